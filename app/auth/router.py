@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.auth import service
+from app.auth.schemas import RefreshRequest, TokenPair
+from app.core.db import SessionDep
+from app.core.dependencies import PasswordHasherDep, RateLimiterDep, SettingsDep
+from app.core.errors import AppError
+from app.core.ratelimit import rule
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+PROBLEM = {"content": {"application/problem+json": {}}}
+
+
+class LoginForm(BaseModel):
+    """The OAuth2 password form: `username` is the email."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    username: Annotated[str, Field(min_length=1, max_length=320)]
+    password: Annotated[str, Field(min_length=1, max_length=128)]
+
+
+@router.post(
+    "/token",
+    responses={401: PROBLEM, 403: PROBLEM, 429: PROBLEM},
+)
+async def login(
+    form: Annotated[LoginForm, Form()],
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    hasher: PasswordHasherDep,
+    limiter: RateLimiterDep,
+) -> TokenPair:
+    email = form.username.strip().lower()
+    client = request.client.host if request.client else "unknown"
+    throttle = [
+        (rule(settings.login_failures_per_email), f"login:email:{email}"),
+        (rule(settings.login_failures_per_client), f"login:client:{client}"),
+    ]
+    await limiter.check(throttle, what="failed logins")
+    try:
+        user = await service.authenticate(session, email, form.password, hasher)
+    except AppError:
+        await limiter.hit(throttle)
+        raise
+    return await service.issue_tokens(session, user, settings)
+
+
+@router.post("/refresh", responses={401: PROBLEM})
+async def refresh(body: RefreshRequest, session: SessionDep, settings: SettingsDep) -> TokenPair:
+    return await service.rotate(session, body.refresh_token, settings)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses={401: PROBLEM})
+async def logout(body: RefreshRequest, session: SessionDep) -> None:
+    await service.logout(session, body.refresh_token)

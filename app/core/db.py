@@ -1,0 +1,141 @@
+"""The database: one async engine per process, made in the lifespan, disposed at shutdown.
+
+PostgreSQL gets a sized, pre-pinged, recycled pool. SQLite gets WAL, a busy timeout, foreign
+keys, and `BEGIN IMMEDIATE` so a transaction takes the write lock up front instead of failing
+with "database is locked" when it upgrades from read to write.
+
+The session dependency hands each request one `AsyncSession`. Services commit explicitly, so a
+response is never sent before its commit succeeded; the dependency only rolls back and closes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+from fastapi import Depends, Request
+from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.types import TypeDecorator
+
+from app.core.settings import Settings
+
+# Named constraints, so batch migrations on SQLite can find and alter them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out. SQLite drops the offset, so it is put back on load;
+    a naive datetime is a bug and is refused rather than guessed."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Database:
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
+    def on_connect(dbapi_connection: Any, _: ConnectionPoolEntry) -> None:
+        # Let SQLAlchemy's "begin" event below emit BEGIN, not the sqlite3 module (which would
+        # skip it for SELECT and SAVEPOINT).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return on_connect
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        engine = create_async_engine(
+            url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout,
+        )
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(settings.sqlite_busy_timeout_ms))
+        event.listen(
+            engine.sync_engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE")
+        )
+        return engine
+    return create_async_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+        pool_recycle=settings.db_pool_recycle,
+        pool_pre_ping=settings.db_pool_pre_ping,
+    )
+
+
+async def open_database(settings: Settings) -> Database:
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        await anyio.Path(Path(url.database).parent).mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings)
+    # expire_on_commit=False: objects stay readable after commit without a lazy (implicit IO)
+    # refresh, which async SQLAlchemy cannot do.
+    return Database(engine, async_sessionmaker(engine, expire_on_commit=False))
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request. No commit here: since FastAPI 0.118 code after `yield` runs
+    after the response is sent, so a commit here could fail behind a 2xx."""
+    database: Database = request.app.state.db
+    async with database.sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+# scope="function": the session is closed (its connection back in the pool) as soon as the
+# endpoint returns, before the response is sent, not after the client has read it.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -1,0 +1,182 @@
+"""Errors: services raise `AppError` kinds; one set of handlers renders every error as an
+RFC 9457 problem (`application/problem+json`) carrying a stable `code` and the request id.
+
+Nothing a client sends is echoed back in a validation error (no `input`, no `ctx`), and a 500
+says only `internal_error`: traces and SQL stay in the server log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.core.request_id import current_request_id
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class AppError(Exception):
+    """A failure the client can act on. Subclasses fix the HTTP status; `code` is stable."""
+
+    status_code: int = 400
+    code: str = "bad_request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        errors: Sequence[Mapping[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if code is not None:
+            self.code = code
+        self.headers = dict(headers or {})
+        self.errors = errors
+
+
+class BadRequest(AppError):
+    status_code = 400
+    code = "bad_request"
+
+
+class Unauthorized(AppError):
+    status_code = 401
+    code = "not_authenticated"
+
+    def __init__(self, detail: str, *, code: str | None = None) -> None:
+        super().__init__(detail, code=code, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(AppError):
+    status_code = 403
+    code = "forbidden"
+
+
+class NotFound(AppError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(AppError):
+    status_code = 409
+    code = "conflict"
+
+
+class InvalidInput(AppError):
+    status_code = 422
+    code = "invalid_input"
+
+
+class TooManyRequests(AppError):
+    status_code = 429
+    code = "too_many_requests"
+
+    def __init__(self, detail: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(detail, code=code, headers={"Retry-After": str(max(1, retry_after))})
+
+
+class ServiceUnavailable(AppError):
+    status_code = 503
+    code = "service_unavailable"
+
+    def __init__(self, detail: str, *, retry_after: int = 1, code: str | None = None) -> None:
+        super().__init__(detail, code=code, headers={"Retry-After": str(max(1, retry_after))})
+
+
+class ContentTooLarge(StarletteHTTPException):
+    """Raised while a body is being received. An HTTPException so FastAPI's body parsing lets
+    it through instead of turning it into a 400."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body exceeds the limit of {limit} bytes")
+
+
+def _code_for_status(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+    except ValueError:
+        return "error"
+
+
+def problem_response(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    errors: Sequence[Mapping[str, Any]] | None = None,
+) -> JSONResponse:
+    try:
+        title = HTTPStatus(status).phrase
+    except ValueError:
+        title = "Error"
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "request_id": current_request_id(),
+    }
+    if errors is not None:
+        body["errors"] = list(errors)
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def public_validation_errors(raw: Sequence[Any]) -> list[dict[str, Any]]:
+    """Pydantic's error list without `input`/`ctx`/`url`: for a missing field `input` is the
+    whole object the client sent, password included."""
+    return [
+        {"loc": list(error.get("loc", ())), "msg": str(error.get("msg", "")), "type": error["type"]}
+        for error in raw
+    ]
+
+
+async def _app_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return problem_response(
+        exc.status_code, exc.code, exc.detail, headers=exc.headers, errors=exc.errors
+    )
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = public_validation_errors(exc.errors())
+    return problem_response(422, "validation_error", "request validation failed", errors=errors)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    return problem_response(
+        exc.status_code, _code_for_status(exc.status_code), detail, headers=exc.headers
+    )
+
+
+async def _pool_timeout(_: Request, exc: Exception) -> JSONResponse:
+    # Every connection stayed busy for DB_POOL_TIMEOUT: shed the request, ask for a retry.
+    return problem_response(
+        503,
+        "database_busy",
+        "the database is saturated; retry shortly",
+        headers={"Retry-After": "1"},
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(PoolTimeoutError, _pool_timeout)
+    # Unexpected exceptions are turned into a 500 problem by RequestContextMiddleware, inside
+    # CORS and request-id handling (a handler for Exception would run outside both).

@@ -1,0 +1,72 @@
+"""The lifespan: everything with a connection is made here at start-up and closed here at
+shutdown, in reverse order, the database engine last. Nothing connects at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import httpx
+import structlog
+from fastapi import FastAPI
+from redis.asyncio import BlockingConnectionPool, Redis
+
+from app.core.db import open_database
+from app.core.observability import Metrics, configure_logging
+from app.core.ratelimit import RateLimiter
+from app.core.security import PasswordHasher
+from app.core.settings import Settings
+
+StartupHook = Callable[[FastAPI], Awaitable[None]]
+
+log = structlog.get_logger("app.lifespan")
+
+
+def make_lifespan(
+    startup_hooks: Sequence[StartupHook] = (),
+) -> Callable[[FastAPI], Any]:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings: Settings = app.state.settings
+        metrics: Metrics = app.state.metrics
+        configure_logging(fmt=settings.effective_log_format, level=settings.log_level)
+
+        async with AsyncExitStack() as stack:
+            db = await open_database(settings)
+            stack.push_async_callback(db.dispose)  # registered first, so it runs last
+            app.state.db = db
+            metrics.track_pool(db.engine.pool.checkedout, db.engine.pool.overflow)  # type: ignore[attr-defined]
+
+            redis: Redis | None = None
+            if settings.redis_url:
+                # A blocking pool waits for a free connection instead of failing with
+                # "Too many connections" under load.
+                pool = BlockingConnectionPool.from_url(
+                    settings.redis_url, max_connections=64, timeout=5
+                )
+                redis = Redis(connection_pool=pool)
+                stack.push_async_callback(pool.disconnect)
+                stack.push_async_callback(redis.aclose)
+            app.state.redis = redis
+
+            http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
+            stack.push_async_callback(http.aclose)
+            app.state.http = http
+
+            limiter = RateLimiter(redis, settings.redis_url)
+            stack.callback(limiter.close)
+            app.state.rate_limiter = limiter
+
+            app.state.password_hasher = PasswordHasher(
+                time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib
+            )
+
+            for hook in startup_hooks:
+                await hook(app)
+
+            log.info("started", environment=settings.environment, database=db.engine.dialect.name)
+            yield
+            log.info("stopping")
+
+    return lifespan

@@ -1,0 +1,226 @@
+"""Request ids, structured logs and Prometheus metrics, in one pure-ASGI middleware.
+
+Pure ASGI (no BaseHTTPMiddleware) so bodies stream through untouched. The middleware also
+enforces the request-body limit and turns an unexpected exception into a 500 problem *inside*
+CORS and request-id handling, so even a 500 carries `X-Request-ID` and CORS headers.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.errors import ContentTooLarge, problem_response
+from app.core.request_id import request_id_var
+
+REQUEST_ID_HEADER = "x-request-id"
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+# Bodies of these types may be as large as MAX_UPLOAD_BYTES; everything else is capped at
+# MAX_JSON_BYTES before anything parses it.
+_UPLOAD_CONTENT_TYPES = (b"multipart/form-data", b"application/octet-stream", b"text/csv")
+
+log = structlog.get_logger("app.request")
+
+
+def configure_logging(*, fmt: str, level: str) -> None:
+    """structlog for our logs, and the stdlib loggers (uvicorn, sqlalchemy) routed through the
+    same renderer, so every line is JSON (or console) and carries the request id."""
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+    # Our middleware writes the access log; uvicorn's would be a second line per request.
+    logging.getLogger("uvicorn.access").disabled = True
+
+
+class Metrics:
+    """One registry per app, so several apps in one process (tests) never collide."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "http_requests_total",
+            "HTTP requests by route template, method and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "HTTP request latency by route template and method.",
+            ["method", "route"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.in_flight = Gauge(
+            "http_requests_in_flight", "Requests being served.", registry=self.registry
+        )
+
+    def track_pool(self, checked_out: Callable[[], int], overflow: Callable[[], int]) -> None:
+        pool_in_use = Gauge(
+            "db_pool_connections_in_use",
+            "Database connections checked out of the pool.",
+            registry=self.registry,
+        )
+        pool_in_use.set_function(lambda: float(checked_out()))
+        pool_overflow = Gauge(
+            "db_pool_overflow",
+            "Connections open beyond the pool size (negative: pool not yet full).",
+            registry=self.registry,
+        )
+        pool_overflow.set_function(lambda: float(overflow()))
+
+
+def _route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path_format", None) or getattr(route, "path", None)
+    # Unmatched paths are one label, not one per URL a scanner tries.
+    return str(path) if path else "unmatched"
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+class RequestContextMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        max_json_bytes: int,
+        max_upload_bytes: int,
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_json_bytes = max_json_bytes
+        self.max_upload_bytes = max_upload_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        incoming = _header(scope, REQUEST_ID_HEADER.encode())
+        candidate = incoming.decode("latin-1") if incoming else ""
+        request_id = candidate if _SANE_REQUEST_ID.fullmatch(candidate) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_request_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                MutableHeaders(scope=message).append("X-Request-ID", request_id)
+            await send(message)
+
+        limit = self._body_limit(scope)
+        received = 0
+
+        async def receive_within_limit() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise ContentTooLarge(limit)
+            return message
+
+        self.metrics.in_flight.inc()
+        try:
+            declared = _header(scope, b"content-length")
+            if declared is not None and (not declared.isdigit() or int(declared) > limit):
+                await self._send_problem(
+                    send_with_request_id,
+                    413 if declared.isdigit() else 400,
+                    "content_too_large" if declared.isdigit() else "bad_request",
+                    f"request body exceeds the limit of {limit} bytes"
+                    if declared.isdigit()
+                    else "invalid Content-Length",
+                )
+                return
+            await self.app(scope, receive_within_limit, send_with_request_id)
+        except Exception:
+            log.exception("unhandled_exception", path=scope["path"], method=scope["method"])
+            if response_started:
+                raise
+            await self._send_problem(
+                send_with_request_id, 500, "internal_error", "internal server error"
+            )
+        finally:
+            elapsed = time.perf_counter() - started
+            route = _route_template(scope)
+            method = scope["method"]
+            self.metrics.in_flight.dec()
+            self.metrics.requests.labels(method, route, str(status)).inc()
+            self.metrics.latency.labels(method, route).observe(elapsed)
+            log.info(
+                "request",
+                method=method,
+                path=scope["path"],
+                route=route,
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
+            )
+            structlog.contextvars.unbind_contextvars("request_id")
+            request_id_var.reset(token)
+
+    def _body_limit(self, scope: Scope) -> int:
+        content_type = _header(scope, b"content-type") or b""
+        if content_type.lower().startswith(_UPLOAD_CONTENT_TYPES):
+            return self.max_upload_bytes
+        return self.max_json_bytes
+
+    async def _send_problem(self, send: Send, status: int, code: str, detail: str) -> None:
+        response = problem_response(status, code, detail)
+        await send(
+            {"type": "http.response.start", "status": status, "headers": response.raw_headers}
+        )
+        await send({"type": "http.response.body", "body": response.body})

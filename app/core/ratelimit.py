@@ -1,0 +1,60 @@
+"""Rate limits with the `limits` library: in process memory by default, in Redis when
+REDIS_URL is set (so every worker process shares one count).
+
+Used for login failures: `check()` before the attempt, `hit()` after a failure. A moving
+window, so a burst at a window edge cannot double the allowance.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+
+from limits import RateLimitItem, parse
+from redis.asyncio import Redis
+from limits.aio.storage import Storage
+from limits.storage import storage_from_string
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from app.core.errors import TooManyRequests
+
+
+class RateLimiter:
+    def __init__(self, redis: Redis | None, redis_url: str | None) -> None:
+        if redis is not None and redis_url:
+            # Shares the app's Redis pool, which the lifespan closes.
+            self.storage: Storage = storage_from_string(
+                f"async+{redis_url}",
+                implementation="redispy",
+                connection_pool=redis.connection_pool,
+            )
+        else:
+            self.storage = storage_from_string("async+memory://")
+        self._limiter = MovingWindowRateLimiter(self.storage)
+
+    async def check(self, rules: Sequence[tuple[RateLimitItem, str]], *, what: str) -> None:
+        """Raise 429 with Retry-After when any (rule, key) has no allowance left."""
+        for rule, key in rules:
+            if not await self._limiter.test(rule, key):
+                stats = await self._limiter.get_window_stats(rule, key)
+                retry_after = math.ceil(stats.reset_time - time.time())
+                raise TooManyRequests(
+                    f"too many {what}; retry in {max(1, retry_after)} s",
+                    retry_after=retry_after,
+                    code="rate_limited",
+                )
+
+    async def hit(self, rules: Sequence[tuple[RateLimitItem, str]]) -> None:
+        for rule, key in rules:
+            await self._limiter.hit(rule, key)
+
+    def close(self) -> None:
+        # The memory storage keeps an expiry task on the running loop; it must not outlive it.
+        timer = getattr(self.storage, "timer", None)
+        if timer is not None:
+            timer.cancel()
+
+
+def rule(text: str) -> RateLimitItem:
+    return parse(text)

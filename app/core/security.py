@@ -1,0 +1,106 @@
+"""Passwords and tokens.
+
+Argon2id (pwdlib) runs in a worker thread under its own small limiter: one hash costs tens of
+milliseconds of CPU and would stall every request on the event loop. Access tokens are short JWTs
+with the algorithm pinned; refresh tokens are opaque random strings stored only as a SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import anyio
+import jwt
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+
+JWT_ALGORITHM = "HS256"
+ACCESS_TOKEN_TYPE = "access"
+# Concurrent hashes per process: each takes ARGON2_MEMORY_KIB of memory and a core.
+HASHING_THREADS = 2
+
+
+class InvalidToken(Exception):
+    """The token is malformed, forged, expired, or of the wrong type."""
+
+
+class PasswordHasher:
+    def __init__(self, *, time_cost: int, memory_kib: int) -> None:
+        self._hash = PasswordHash((Argon2Hasher(time_cost=time_cost, memory_cost=memory_kib),))
+        self._limiter: anyio.CapacityLimiter | None = None
+        # Verified when the email is unknown, so both failures cost the same time.
+        self._dummy_hash: str | None = None
+
+    def _thread_limiter(self) -> anyio.CapacityLimiter:
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(HASHING_THREADS)
+        return self._limiter
+
+    async def hash(self, password: str) -> str:
+        return await anyio.to_thread.run_sync(
+            self._hash.hash, password, limiter=self._thread_limiter()
+        )
+
+    async def verify(self, password: str, hashed: str | None) -> tuple[bool, str | None]:
+        """(matches, new hash if the stored one uses outdated parameters)."""
+        if hashed is None and self._dummy_hash is None:
+            self._dummy_hash = await self.hash(secrets.token_urlsafe(16))
+        target = hashed if hashed is not None else self._dummy_hash
+        assert target is not None
+        ok, updated = await anyio.to_thread.run_sync(
+            self._hash.verify_and_update, password, target, limiter=self._thread_limiter()
+        )
+        return (ok and hashed is not None), updated
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: int
+    expires_at: datetime
+
+
+def create_access_token(user_id: int, *, secret: str, ttl_seconds: int) -> str:
+    now = datetime.now(UTC)
+    claims: dict[str, Any] = {
+        "sub": str(user_id),  # PyJWT >= 2.10 requires a string subject
+        "type": ACCESS_TOKEN_TYPE,
+        "iat": now,
+        "exp": now + timedelta(seconds=ttl_seconds),
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, secret, algorithm=JWT_ALGORITHM)
+
+
+def decode_access_token(token: str, *, secret: str) -> AccessClaims:
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[JWT_ALGORITHM],  # never taken from the token's own header
+            options={"require": ["exp", "iat", "sub", "type"]},
+            leeway=5,
+        )
+    except jwt.PyJWTError as exc:
+        raise InvalidToken(str(exc)) from exc
+    if claims.get("type") != ACCESS_TOKEN_TYPE:
+        raise InvalidToken("not an access token")
+    subject = claims["sub"]
+    if not (isinstance(subject, str) and subject.isdigit()):
+        raise InvalidToken("bad subject")
+    return AccessClaims(
+        user_id=int(subject), expires_at=datetime.fromtimestamp(claims["exp"], UTC)
+    )
+
+
+def new_refresh_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def hash_refresh_token(token: str) -> str:
+    # A fast hash is right here: the token is 256 random bits, not a guessable password.
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -1,0 +1,151 @@
+"""Settings: every knob comes from the environment (or `.env`), read once into one typed object.
+
+Nothing else in the code reads `os.environ`. Tests build their own `Settings(...)` and hand it to
+`create_app`, so no cached global leaks from one test into the next.
+"""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Secrets shorter than this are refused in production (RFC 7518 §3.2 asks 256 bits for HS256).
+MIN_SECRET_KEY_BYTES = 32
+# Values that look like somebody copied them from a tutorial.
+KNOWN_UNSAFE_SECRETS = frozenset({"changeme", "secret", "change-me", "dev", "development"})
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    environment: Environment = Environment.DEVELOPMENT
+    database_url: str = "sqlite+aiosqlite:///./var/app.db"
+    redis_url: str | None = None
+    secret_key: SecretStr | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    # Seconds uvicorn waits for in-flight requests after SIGTERM before cancelling them.
+    graceful_shutdown_seconds: int = Field(default=10, ge=0, le=600)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_upload_bytes: int = Field(default=104_857_600, ge=1)
+    # JSON and form bodies are small: anything larger is refused before it is parsed.
+    max_json_bytes: int = Field(default=1_048_576, ge=1024)
+    signup_enabled: bool = True
+    first_superuser_email: str | None = None
+    first_superuser_password: SecretStr | None = None
+    access_token_ttl_seconds: int = Field(default=900, ge=1)
+    refresh_token_ttl_seconds: int = Field(default=1_209_600, ge=1)
+    # Login throttling: failed attempts allowed per email and per client address.
+    login_failures_per_email: str = "5/minute"
+    login_failures_per_client: str = "30/minute"
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    # Argon2id cost. The defaults are pwdlib's recommended profile; tests lower them to stay
+    # fast, and production refuses anything under OWASP's floor (19 MiB, 2 passes).
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65_536, ge=8)
+
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=20, ge=0)
+    db_pool_timeout: float = Field(default=30, gt=0)
+    db_pool_recycle: int = Field(default=3600, ge=-1)
+    db_pool_pre_ping: bool = True
+    # SQLite waits this long for the write lock before giving up with "database is locked".
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+
+    log_format: Literal["console", "json"] | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # Where a generated development secret is kept between runs.
+    var_dir: Path = Path("./var")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _no_wildcard(cls, origins: list[str]) -> list[str]:
+        # Credentials are allowed for the listed origins; "*" with credentials would let every
+        # site make authenticated calls (Starlette reflects the Origin), so it is refused.
+        if "*" in origins:
+            raise ValueError("CORS_ORIGINS may not contain '*': list the origins explicitly")
+        return origins
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, url: str) -> str:
+        if url.startswith(("postgres://", "postgresql://")):
+            raise ValueError(
+                "DATABASE_URL must name an async driver: postgresql+asyncpg://... "
+                "(SQLAlchemy 2.1 maps postgresql:// to psycopg)"
+            )
+        return url
+
+    @model_validator(mode="after")
+    def _secret_and_production_rules(self) -> Settings:
+        if self.environment is Environment.PRODUCTION:
+            key = self.secret_key.get_secret_value() if self.secret_key else ""
+            if not key:
+                raise ValueError("SECRET_KEY is required when ENVIRONMENT=production")
+            if len(key.encode()) < MIN_SECRET_KEY_BYTES or key.lower() in KNOWN_UNSAFE_SECRETS:
+                raise ValueError(
+                    f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes of randomness "
+                    "when ENVIRONMENT=production"
+                )
+            if self.argon2_memory_kib < 19_456 or self.argon2_time_cost < 2:
+                raise ValueError("ARGON2_* below OWASP's floor (19456 KiB, 2 passes) in production")
+        elif self.secret_key is None:
+            object.__setattr__(self, "secret_key", SecretStr(self._development_secret()))
+        return self
+
+    def _development_secret(self) -> str:
+        if self.environment is Environment.TEST:
+            return secrets.token_urlsafe(48)
+        # Generated once and kept, so tokens survive a restart of `make run`.
+        path = self.var_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(48)
+        path.write_text(value)
+        path.chmod(0o600)
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def effective_log_format(self) -> str:
+        if self.log_format:
+            return self.log_format
+        return "console" if self.environment is Environment.DEVELOPMENT else "json"
+
+    @property
+    def secret(self) -> str:
+        assert self.secret_key is not None  # set by the validator above
+        return self.secret_key.get_secret_value()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read from the environment once."""
+    return Settings()

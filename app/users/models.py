@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, Integer, String, false, func, true
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import Base, utcnow
+
+# BIGINT on PostgreSQL; SQLite only auto-increments a column declared exactly INTEGER.
+BigIntId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("balance_minor >= 0", name="balance_not_negative"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    # Stored lower-case, so the unique index is case-insensitive.
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    hashed_password: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(100))
+    age: Mapped[int | None] = mapped_column(Integer)
+    is_active: Mapped[bool] = mapped_column(default=True, server_default=true())
+    is_superuser: Mapped[bool] = mapped_column(default=False, server_default=false())
+    balance_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        default=utcnow, onupdate=utcnow, server_default=func.now()
+    )
