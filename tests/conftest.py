@@ -1,0 +1,249 @@
+"""Shared fixtures. The app under test is built as production builds it: `create_app(settings)`
+with its lifespan running, reached through httpx over ASGI.
+
+Databases: SQLite by default; PostgreSQL when TEST_DATABASE_URL is set (`make test-services`).
+Each pytest-xdist worker gets its own database, migrated once; every test starts from empty
+tables (they are emptied after each test, so concurrency tests can use real, separate
+connections instead of one shared outer transaction).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from asgi_lifespan import LifespanManager
+from blockbuster import BlockBuster, blockbuster_ctx
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from app.core.settings import Settings
+from app.main import create_app
+from app.migrate import upgrade
+from app.models import metadata
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
+# Set by `make test-services` / CI: a missing service is a failure there, never a skip.
+REQUIRE_SERVICES = os.environ.get("TEST_REQUIRE_SERVICES") == "1"
+ON_POSTGRES = TEST_DATABASE_URL.startswith("postgresql")
+
+PASSWORD = "correct horse battery"
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+
+
+async def _create_postgres_database(admin_url: str, name: str) -> str:
+    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await engine.dispose()
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+async def _drop_postgres_database(admin_url: str, name: str) -> None:
+    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """A migrated, empty database of this worker's own."""
+    if ON_POSTGRES:
+        name = f"test_{_worker()}_{uuid.uuid4().hex[:8]}"
+        url = await _create_postgres_database(TEST_DATABASE_URL, name)
+        await anyio.to_thread.run_sync(upgrade, url)
+        yield url
+        await _drop_postgres_database(TEST_DATABASE_URL, name)
+    else:
+        path = tmp_path_factory.mktemp("db") / "test.db"
+        url = f"sqlite+aiosqlite:///{path}"
+        await anyio.to_thread.run_sync(upgrade, url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def cleanup_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+def _redis_url_for_worker() -> str | None:
+    if not TEST_REDIS_URL:
+        return None
+    # One Redis database per xdist worker (1..15), so rate-limit keys never collide.
+    number = 1 + int(_worker().removeprefix("gw") or 0) % 15
+    return make_url_redis(TEST_REDIS_URL, number)
+
+
+def make_url_redis(url: str, db: int) -> str:
+    base = url.rsplit("/", 1)[0] if url.count("/") > 2 else url
+    return f"{base}/{db}"
+
+
+@pytest.fixture(autouse=True)
+async def _empty_tables(cleanup_engine: AsyncEngine) -> AsyncIterator[None]:
+    yield
+    async with cleanup_engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+            await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(metadata.sorted_tables):
+                await conn.execute(table.delete())
+    if TEST_REDIS_URL:
+        from redis.asyncio import Redis
+
+        redis = Redis.from_url(_redis_url_for_worker() or TEST_REDIS_URL)
+        try:
+            await redis.flushdb()
+        finally:
+            await redis.aclose()
+
+
+@pytest.fixture(autouse=True)
+def _no_blocking_calls() -> Any:
+    """Fail any test in which a blocking call (file or socket I/O, time.sleep, ...) runs on the
+    event loop's thread while the loop is running."""
+    with blockbuster_ctx(excluded_modules=["asgi_lifespan"]) as bb:
+        _allow_known_safe(bb)
+        yield bb
+
+
+# (function, file, caller): blocking calls that are harmless where they happen.
+KNOWN_SAFE = [
+    # Writing a log line to stderr.
+    ("io.TextIOWrapper.write", "logging/__init__.py", "emit"),
+    ("io.BufferedWriter.write", "logging/__init__.py", "emit"),
+    # A string operation on the configured SQLite path, once per engine.
+    ("os.path.abspath", "sqlalchemy/dialects/sqlite/pysqlite.py", "create_connect_args"),
+]
+
+
+def _allow_known_safe(bb: BlockBuster) -> None:
+    for function, filename, caller in KNOWN_SAFE:
+        if function in bb.functions:
+            bb.functions[function].can_block_in(filename, caller)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "environment": "test",
+        "database_url": database_url,
+        "redis_url": _redis_url_for_worker(),
+        # Cheap Argon2 parameters: the suite hashes hundreds of passwords.
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 1024,
+        "login_failures_per_email": "5/minute",
+        "login_failures_per_client": "1000/minute",
+        "log_format": "json",
+        "log_level": "WARNING",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def application(settings: Settings) -> FastAPI:
+    # Built outside the event loop, as a server builds it at import: construction does a few
+    # blocking filesystem checks (static docs assets) that have no place on a running loop.
+    return create_app(settings)
+
+
+@pytest.fixture
+async def app(application: FastAPI) -> AsyncIterator[FastAPI]:
+    async with LifespanManager(application) as manager:
+        yield manager.app  # type: ignore[misc]
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as http:
+        yield http
+
+
+SignUp = Callable[..., Awaitable[dict[str, Any]]]
+Login = Callable[..., Awaitable[dict[str, str]]]
+
+
+@pytest.fixture
+def sign_up(client: AsyncClient) -> SignUp:
+    """POST /users and return the created user's JSON."""
+
+    async def _sign_up(
+        email: str | None = None, password: str = PASSWORD, name: str = "Test User", **extra: Any
+    ) -> dict[str, Any]:
+        body = {"email": email or f"{uuid.uuid4().hex[:12]}@example.com", "password": password}
+        body |= {"name": name, **extra}
+        response = await client.post("/api/v1/users", json=body)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    return _sign_up
+
+
+@pytest.fixture
+def login(client: AsyncClient) -> Login:
+    """POST /auth/token and return `Authorization` headers for the access token."""
+
+    async def _login(email: str, password: str = PASSWORD) -> dict[str, str]:
+        response = await client.post(
+            "/api/v1/auth/token", data={"username": email, "password": password}
+        )
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    return _login
+
+
+@pytest.fixture
+async def user_headers(sign_up: SignUp, login: Login) -> dict[str, str]:
+    user = await sign_up()
+    return await login(user["email"])
+
+
+@pytest.fixture
+async def superuser_headers(app: FastAPI, login: Login) -> dict[str, str]:
+    from app.users.schemas import UserCreate
+    from app.users.service import create_user
+
+    email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
+    async with app.state.db.sessionmaker() as session:
+        await create_user(
+            session,
+            UserCreate(email=email, password=PASSWORD, name="Admin"),
+            app.state.password_hasher,
+            is_superuser=True,
+        )
+    return await login(email)
+
+
+def pytest_report_header() -> list[str]:
+    database = "PostgreSQL" if ON_POSTGRES else "SQLite"
+    return [f"database: {database}; redis: {'yes' if TEST_REDIS_URL else 'no (in-process)'}"]
+
+
+ROOT = Path(__file__).resolve().parent.parent
