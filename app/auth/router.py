@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request, status
+from fastapi import APIRouter, Form, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.auth import service
@@ -15,6 +15,8 @@ from app.core.ratelimit import rule
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 PROBLEM = {"content": {"application/problem+json": {}}}
+# RFC 6749 §5.1: a response carrying tokens must not be stored by any cache.
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 class LoginForm(BaseModel):
@@ -33,6 +35,7 @@ class LoginForm(BaseModel):
 async def login(
     form: Annotated[LoginForm, Form()],
     request: Request,
+    response: Response,
     session: SessionDep,
     settings: SettingsDep,
     hasher: PasswordHasherDep,
@@ -50,11 +53,15 @@ async def login(
     except AppError:
         await limiter.hit(throttle)
         raise
+    response.headers.update(NO_STORE)
     return await service.issue_tokens(session, user, settings)
 
 
 @router.post("/refresh", responses={401: PROBLEM})
-async def refresh(body: RefreshRequest, session: SessionDep, settings: SettingsDep) -> TokenPair:
+async def refresh(
+    body: RefreshRequest, response: Response, session: SessionDep, settings: SettingsDep
+) -> TokenPair:
+    response.headers.update(NO_STORE)
     return await service.rotate(session, body.refresh_token, settings)
 
 

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import anyio
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, event
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -90,6 +90,12 @@ def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
     return on_connect
 
 
+def _begin_immediate(conn: Connection) -> None:
+    # Autocommit reads (see READ_ONLY) take no lock at all.
+    if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
@@ -100,9 +106,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
             pool_timeout=settings.db_pool_timeout,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas(settings.sqlite_busy_timeout_ms))
-        event.listen(
-            engine.sync_engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE")
-        )
+        event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
     return create_async_engine(
         url,
@@ -122,6 +126,13 @@ async def open_database(settings: Settings) -> Database:
     # expire_on_commit=False: objects stay readable after commit without a lazy (implicit IO)
     # refresh, which async SQLAlchemy cannot do.
     return Database(engine, async_sessionmaker(engine, expire_on_commit=False))
+
+
+# Execution options for a single read that needs no transaction: one round trip (no BEGIN and
+# COMMIT around it) on PostgreSQL, no write lock on SQLite. Use it for the first statement of
+# a session, then `commit()` to hand the connection back:
+#     await session.connection(execution_options=READ_ONLY)
+READ_ONLY = {"isolation_level": "AUTOCOMMIT"}
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

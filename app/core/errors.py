@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from app.core.request_id import current_request_id
 
@@ -101,7 +102,19 @@ class ContentTooLarge(StarletteHTTPException):
         super().__init__(413, f"request body exceeds the limit of {limit} bytes")
 
 
+# Python 3.13 renamed some phrases (413 "Request Entity Too Large" -> "Content Too Large", 422
+# "Unprocessable Entity" -> "Unprocessable Content"); a `code` must not change with the Python
+# version, nor differ between a 413 refused on Content-Length and one refused while streaming.
+_STABLE_CODES = {
+    413: "content_too_large",
+    416: "range_not_satisfiable",
+    422: "unprocessable_content",
+}
+
+
 def _code_for_status(status: int) -> str:
+    if status in _STABLE_CODES:
+        return _STABLE_CODES[status]
     try:
         return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
     except ValueError:
@@ -155,11 +168,30 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return problem_response(422, "validation_error", "request validation failed", errors=errors)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+_PROBED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route accepts for this path. Starlette's 405 names only the methods
+    of the first route whose path matched (PUT /users/me says `Allow: GET` though PATCH is
+    served too); RFC 9110 §15.5.6 asks for all of them."""
+    allowed = []
+    for method in _PROBED_METHODS:
+        # A fresh "fastapi" dict: FastAPI's included routers write matching state into it.
+        probe = {**request.scope, "method": method, "fastapi": {}}
+        if any(route.matches(probe)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405 and (allowed := _allowed_methods(request)):
+        headers["Allow"] = ", ".join(allowed)
     return problem_response(
-        exc.status_code, _code_for_status(exc.status_code), detail, headers=exc.headers
+        exc.status_code, _code_for_status(exc.status_code), detail, headers=headers
     )
 
 

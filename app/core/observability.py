@@ -111,8 +111,21 @@ class Metrics:
 
 
 def _route_template(scope: Scope) -> str:
-    route = scope.get("route")
-    path = getattr(route, "path_format", None) or getattr(route, "path", None)
+    """The matched route's path template as a client sees it (`/api/v1/users/{user_id}`).
+
+    FastAPI >= 0.16x keeps included routers nested: `scope["route"]` is the original APIRoute,
+    whose `path_format` lacks the routers' prefixes (`/users/{user_id}`). The full template is
+    on the effective route context FastAPI records in `scope["fastapi"]` (not a public API,
+    so tests/health/test_metrics.py pins it); top-level routes have no context and their own
+    `path_format` is already complete."""
+    fastapi_scope = scope.get("fastapi")
+    context = (
+        fastapi_scope.get("effective_route_context") if isinstance(fastapi_scope, dict) else None
+    )
+    path = getattr(context, "path_format", None)
+    if not path:
+        route = scope.get("route")
+        path = getattr(route, "path_format", None) or getattr(route, "path", None)
     # Unmatched paths are one label, not one per URL a scanner tries.
     return str(path) if path else "unmatched"
 

@@ -8,6 +8,7 @@ with the algorithm pinned; refresh tokens are opaque random strings stored only 
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -20,6 +21,9 @@ from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 JWT_ALGORITHM = "HS256"
+# A user id as a token subject: a positive BIGINT in ASCII digits.
+SUBJECT = re.compile(r"[1-9][0-9]{0,18}")
+MAX_USER_ID = 2**63 - 1
 ACCESS_TOKEN_TYPE = "access"
 # Concurrent hashes per process: each takes ARGON2_MEMORY_KIB of memory and a core.
 HASHING_THREADS = 2
@@ -90,11 +94,14 @@ def decode_access_token(token: str, *, secret: str) -> AccessClaims:
     if claims.get("type") != ACCESS_TOKEN_TYPE:
         raise InvalidToken("not an access token")
     subject = claims["sub"]
-    if not (isinstance(subject, str) and subject.isdigit()):
+    # ASCII digits only (str.isdigit() also takes "²" and "١"), and an id the BIGINT
+    # primary key can hold: anything else would fail in int() or in the database as a 500.
+    if not (isinstance(subject, str) and SUBJECT.fullmatch(subject)):
         raise InvalidToken("bad subject")
-    return AccessClaims(
-        user_id=int(subject), expires_at=datetime.fromtimestamp(claims["exp"], UTC)
-    )
+    user_id = int(subject)
+    if user_id > MAX_USER_ID:
+        raise InvalidToken("bad subject")
+    return AccessClaims(user_id=user_id, expires_at=datetime.fromtimestamp(claims["exp"], UTC))
 
 
 def new_refresh_token() -> str:

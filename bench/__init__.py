@@ -1,0 +1,1 @@
+"""Load benchmark harness: `python -m bench` (see bench/README.md)."""
