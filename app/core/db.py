@@ -10,20 +10,28 @@ response is never sent before its commit succeeded; the dependency only rolls ba
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import anyio
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Connection, Dialect, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util.concurrency import await_
 
 from app.core.settings import Settings
 
@@ -59,7 +67,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime}
 
 
 def utcnow() -> datetime:
@@ -73,6 +81,43 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+class FairAsyncQueuePool(AsyncAdaptedQueuePool):
+    """SQLAlchemy's async queue pool, but first come, first served.
+
+    Under load the stock pool lets a newly arriving request take a just-returned connection
+    ahead of requests that have been waiting (sqlalchemy#7679): median latency stays low while
+    p99 reaches seconds and some requests hit the pool timeout. A FIFO semaphore with one
+    permit per connection (pool size + overflow) in front of the queue makes the wait fair; a
+    request that waits longer than `pool_timeout` gets the usual TimeoutError (a 503 problem).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # asyncio.Semaphore queues new callers behind existing waiters (FIFO).
+        self._turnstile = asyncio.Semaphore(self.size() + max(self._max_overflow, 0))
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        try:
+            await_(asyncio.wait_for(self._turnstile.acquire(), self._timeout))
+        except TimeoutError:
+            raise PoolTimeoutError(
+                f"no connection free within {self._timeout:.1f} s "
+                f"(pool size {self.size()}, overflow {self._max_overflow})",
+                code="3o7r",
+            ) from None
+        try:
+            return super()._do_get()
+        except BaseException:
+            self._turnstile.release()
+            raise
+
+    def _do_return_conn(self, record: ConnectionPoolEntry) -> None:
+        try:
+            super()._do_return_conn(record)
+        finally:
+            self._turnstile.release()
 
 
 def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
@@ -101,15 +146,19 @@ def create_engine(settings: Settings) -> AsyncEngine:
     if url.get_backend_name() == "sqlite":
         engine = create_async_engine(
             url,
+            poolclass=FairAsyncQueuePool,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout,
         )
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(settings.sqlite_busy_timeout_ms))
+        event.listen(
+            engine.sync_engine, "connect", _sqlite_pragmas(settings.sqlite_busy_timeout_ms)
+        )
         event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
     return create_async_engine(
         url,
+        poolclass=FairAsyncQueuePool,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
