@@ -122,6 +122,19 @@ def git_commit() -> str:
     return completed.stdout.strip() or "unknown"
 
 
+def git_dirty_paths() -> list[str]:
+    """Uncommitted changes under app/ and migrations/: the service runs from the working tree,
+    so the commit alone does not say what was measured."""
+    completed = subprocess.run(
+        ["git", "status", "--porcelain", "--", "app", "migrations"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return [line[3:] for line in completed.stdout.splitlines() if line.strip()]
+
+
 class Bench:
     """Holds the run's fixed inputs and the one server that may be running at a time."""
 
@@ -230,6 +243,7 @@ def main(argv: list[str] | None = None) -> None:
         "kind": "meta",
         "started": stamp,
         "commit": git_commit(),
+        "dirty": git_dirty_paths(),
         "args": sys.argv[1:],
         "rounds": args.rounds,
         "duration_s": args.duration,

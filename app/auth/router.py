@@ -43,16 +43,18 @@ async def login(
 ) -> TokenPair:
     email = form.username.strip().lower()
     client = request.client.host if request.client else "unknown"
-    throttle = [
-        (rule(settings.login_failures_per_email), f"login:email:{email}"),
-        (rule(settings.login_failures_per_client), f"login:client:{client}"),
-    ]
-    await limiter.check(throttle, what="failed logins")
+    per_email = (rule(settings.login_failures_per_email), f"login:email:{email}")
+    per_client = [(rule(settings.login_failures_per_client), f"login:client:{client}")]
+    await limiter.check(per_client, what="failed logins")
+    # Counted before the attempt, atomically: checking first and counting only after the slow
+    # hash let a burst of parallel guesses all through. A correct password gives it back.
+    await limiter.acquire(*per_email, what="failed logins")
     try:
         user = await service.authenticate(session, email, form.password, hasher)
     except AppError:
-        await limiter.hit(throttle)
+        await limiter.hit(per_client)
         raise
+    await limiter.clear(*per_email)
     response.headers.update(NO_STORE)
     return await service.issue_tokens(session, user, settings)
 

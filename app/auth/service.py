@@ -92,9 +92,12 @@ async def rotate(session: AsyncSession, presented: str, settings: Settings) -> T
     )
     if token is None:
         raise Unauthorized("refresh token is not valid", code="invalid_token")
+    # Plain values: a rollback below expires the ORM object, and reading an expired attribute
+    # would be a lazy load (MissingGreenlet under asyncio).
+    token_id, family_id, user_id = token.id, token.family_id, token.user_id
     now = datetime.now(UTC)
     if token.used_at is not None or token.revoked_at is not None:
-        await _revoke_family(session, token.family_id)
+        await _revoke_family(session, family_id)
         raise Unauthorized("refresh token was already used", code="token_reused")
     if token.expires_at <= now:
         raise Unauthorized("refresh token has expired", code="invalid_token")
@@ -102,19 +105,19 @@ async def rotate(session: AsyncSession, presented: str, settings: Settings) -> T
     # Spend it with a conditional UPDATE: of two concurrent refreshes only one matches.
     spent = await session.execute(
         update(RefreshToken)
-        .where(RefreshToken.id == token.id, RefreshToken.used_at.is_(None))
+        .where(RefreshToken.id == token_id, RefreshToken.used_at.is_(None))
         .values(used_at=now)
     )
     if spent.rowcount != 1:  # type: ignore[attr-defined]
         await session.rollback()
-        await _revoke_family(session, token.family_id)
+        await _revoke_family(session, family_id)
         raise Unauthorized("refresh token was already used", code="token_reused")
 
-    user = await session.get(User, token.user_id)
+    user = await session.get(User, user_id)
     if user is None or not user.is_active:
         await session.commit()
         raise Unauthorized("refresh token is not valid", code="invalid_token")
-    return await issue_tokens(session, user, settings, family_id=token.family_id)
+    return await issue_tokens(session, user, settings, family_id=family_id)
 
 
 async def logout(session: AsyncSession, presented: str) -> None:

@@ -18,6 +18,7 @@ from app.core.errors import InvalidInput
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+MAX_CURSOR_LENGTH = 512
 
 
 T = TypeVar("T")
@@ -39,10 +40,12 @@ def encode_cursor(key: dict[str, Any]) -> str:
 
 
 def decode_cursor(cursor: str) -> dict[str, Any]:
+    """The key a cursor carries; anything else (not base64, not a JSON object, nested too deep
+    for the JSON parser) is an `InvalidInput`."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         value = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, binascii.Error, UnicodeError) as exc:
+    except (ValueError, binascii.Error, UnicodeError, RecursionError) as exc:
         raise InvalidInput("cursor is not valid", code="invalid_cursor") from exc
     if not isinstance(value, dict):
         raise InvalidInput("cursor is not valid", code="invalid_cursor")
@@ -51,7 +54,7 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
 
 def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
 ) -> PageParams:
     return PageParams(limit=limit, cursor=decode_cursor(cursor) if cursor else None)
 

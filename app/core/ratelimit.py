@@ -1,7 +1,9 @@
 """Rate limits with the `limits` library: in process memory by default, in Redis when
 REDIS_URL is set (so every worker process shares one count).
 
-Used for login failures: `check()` before the attempt, `hit()` after a failure. A moving
+Used for login failures. Per email, `acquire()` takes a unit atomically before the password is
+checked and `clear()` gives the allowance back after a correct one, so parallel guesses cannot
+outrun the count. Per client, `check()` before the attempt and `hit()` after a failure. A moving
 window, so a burst at a window edge cannot double the allowance.
 """
 
@@ -37,17 +39,29 @@ class RateLimiter:
         """Raise 429 with Retry-After when any (rule, key) has no allowance left."""
         for rule, key in rules:
             if not await self._limiter.test(rule, key):
-                stats = await self._limiter.get_window_stats(rule, key)
-                retry_after = math.ceil(stats.reset_time - time.time())
-                raise TooManyRequests(
-                    f"too many {what}; retry in {max(1, retry_after)} s",
-                    retry_after=retry_after,
-                    code="rate_limited",
-                )
+                raise await self._too_many(rule, key, what)
+
+    async def acquire(self, rule: RateLimitItem, key: str, *, what: str) -> None:
+        """Take one unit now, atomically, or raise 429. Unlike check() then hit(), a burst of
+        concurrent requests cannot all pass before any of them is counted."""
+        if not await self._limiter.hit(rule, key):
+            raise await self._too_many(rule, key, what)
 
     async def hit(self, rules: Sequence[tuple[RateLimitItem, str]]) -> None:
         for rule, key in rules:
             await self._limiter.hit(rule, key)
+
+    async def clear(self, rule: RateLimitItem, key: str) -> None:
+        await self._limiter.clear(rule, key)
+
+    async def _too_many(self, rule: RateLimitItem, key: str, what: str) -> TooManyRequests:
+        stats = await self._limiter.get_window_stats(rule, key)
+        retry_after = math.ceil(stats.reset_time - time.time())
+        return TooManyRequests(
+            f"too many {what}; retry in {max(1, retry_after)} s",
+            retry_after=retry_after,
+            code="rate_limited",
+        )
 
     def close(self) -> None:
         # The memory storage keeps an expiry task on the running loop; it must not outlive it.

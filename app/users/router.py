@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, status
 
@@ -14,7 +14,7 @@ from app.users.schemas import UserCreate, UserRead, UserUpdate
 
 router = APIRouter(prefix="/users", tags=["users"])
 
-PROBLEM = {"content": {"application/problem+json": {}}}
+PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 UserId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
@@ -58,7 +58,9 @@ async def list_users(
     email: Annotated[str | None, Query(max_length=320)] = None,
 ) -> Page[UserRead]:
     users, next_cursor = await service.list_users(session, page, email=email)
-    return Page(items=[service.to_read(u, settings.currency) for u in users], next_cursor=next_cursor)
+    return Page(
+        items=[service.to_read(u, settings.currency) for u in users], next_cursor=next_cursor
+    )
 
 
 @router.get("/{user_id}", responses={401: PROBLEM, 404: PROBLEM})

@@ -48,7 +48,7 @@ class UserUpdate(PatchModel):
 
     email: Email | MISSING = MISSING
     name: Name | MISSING = MISSING
-    age: Age | None | MISSING = MISSING
+    age: Age | MISSING | None = MISSING
     password: Password | MISSING = MISSING
     # Required to change `password`, unless a superuser does it.
     current_password: Annotated[str, Field(max_length=128)] | MISSING = MISSING

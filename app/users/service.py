@@ -17,6 +17,7 @@ from app.users.models import User
 from app.users.schemas import UserCreate, UserRead, UserUpdate
 
 SUPERUSER_ONLY_FIELDS = frozenset({"is_active", "is_superuser"})
+MAX_ID = 2**63 - 1  # BIGINT
 
 
 def to_read(user: User, currency: str) -> UserRead:
@@ -76,7 +77,9 @@ async def list_users(
     query = select(User).order_by(User.id).limit(page.limit + 1)
     if page.cursor is not None:
         after = page.cursor.get("id")
-        if not isinstance(after, int):
+        # `type() is int`: a JSON `true` is a Python int too. Out of BIGINT range, the driver
+        # would raise (OverflowError, DataError) and the client would get a 500.
+        if type(after) is not int or not 0 <= after <= MAX_ID:
             raise InvalidInput("cursor is not valid", code="invalid_cursor")
         query = query.where(User.id > after)
     if email is not None:
@@ -114,7 +117,9 @@ async def update_user(
         await session.commit()
     except IntegrityError as exc:
         await session.rollback()
-        raise Conflict(f"email {sent.get('email')} is already registered", code="email_taken") from exc
+        raise Conflict(
+            f"email {sent.get('email')} is already registered", code="email_taken"
+        ) from exc
     return user
 
 

@@ -268,14 +268,14 @@ async def test_delete_without_a_token_is_401(client, bob, user_row):
     assert await user_row("bob@example.com") is not None
 
 
-@pytest.mark.parametrize("bad_id", BAD_IDS)
 @pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
-async def test_a_malformed_or_out_of_range_id_is_422(client, superuser_headers, method, bad_id):
-    response = await client.request(
-        method, f"{USERS}/{bad_id}", json={"name": "x"}, headers=superuser_headers
-    )
+async def test_a_malformed_or_out_of_range_id_is_422(client, superuser_headers, method):
+    for bad_id in BAD_IDS:
+        response = await client.request(
+            method, f"{USERS}/{bad_id}", json={"name": "x"}, headers=superuser_headers
+        )
 
-    assert_validation_problem(response, "user_id")
+        assert_validation_problem(response, "user_id")
 
 
 @pytest.mark.parametrize("bad_id", ["0", str(2**63), "abc"])

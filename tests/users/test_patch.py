@@ -59,7 +59,7 @@ async def test_patch_name_changes_it_and_leaves_the_other_fields(client, ann, us
 
 
 async def test_patch_age_null_clears_it(client, ann, user_row):
-    user, headers = ann
+    _, headers = ann
 
     response = await client.patch(ME, json={"age": None}, headers=headers)
 
@@ -186,7 +186,7 @@ async def test_patch_after_a_409_still_works(client, ann, sign_up, user_row):
 
 
 async def test_password_change_without_current_password_is_403(client, ann, login, user_row):
-    user, headers = ann
+    _, headers = ann
     before = (await user_row("ann@example.com")).hashed_password
 
     response = await client.patch(ME, json={"password": NEW_PASSWORD}, headers=headers)
@@ -200,7 +200,7 @@ async def test_password_change_without_current_password_is_403(client, ann, logi
 async def test_password_change_with_a_wrong_current_password_is_403(
     client, ann, login, user_row, wrong
 ):
-    user, headers = ann
+    _, headers = ann
     before = (await user_row("ann@example.com")).hashed_password
 
     response = await client.patch(
