@@ -181,8 +181,10 @@ def application(settings: Settings) -> FastAPI:
 
 @pytest.fixture
 async def app(application: FastAPI) -> AsyncIterator[FastAPI]:
-    async with LifespanManager(application) as manager:
-        yield manager.app  # type: ignore[misc]
+    # State lives on the application object itself (app.state), so tests get the FastAPI app,
+    # running, rather than asgi-lifespan's wrapper.
+    async with LifespanManager(application):
+        yield application
 
 
 @pytest.fixture

@@ -10,13 +10,10 @@ lifespan is running, and each response is checked with schemathesis' `not_a_serv
 
 from __future__ import annotations
 
-import mimetypes
 from typing import Any
 
 import anyio
-import pytest
 import schemathesis
-from fastapi import FastAPI
 from httpx import AsyncClient
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
@@ -24,21 +21,8 @@ from schemathesis import Case, GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Ok
 
-from app.core.settings import Settings
-from app.main import create_app
-
 MAX_EXAMPLES = 25
 BASE_URL = "http://test"
-
-
-@pytest.fixture
-def application(settings: Settings) -> FastAPI:
-    application = create_app(settings)
-    # Outside the event loop, as tests/core/test_docs.py explains: the schema build and the
-    # MIME tables are blocking work the first request would otherwise do on the loop.
-    application.openapi()
-    mimetypes.init()
-    return application
 
 
 def generate_cases(raw_schema: dict[str, Any]) -> list[Case[Any]]:

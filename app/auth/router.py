@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,7 +14,7 @@ from app.core.ratelimit import rule
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
-PROBLEM = {"content": {"application/problem+json": {}}}
+PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 # RFC 6749 §5.1: a response carrying tokens must not be stored by any cache.
 NO_STORE = {"Cache-Control": "no-store"}
 

@@ -3,10 +3,12 @@ shutdown, in reverse order, the database engine last. Nothing connects at import
 
 from __future__ import annotations
 
+import mimetypes
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+import anyio
 import httpx
 import structlog
 from fastapi import FastAPI
@@ -61,6 +63,12 @@ def make_lifespan(
             app.state.password_hasher = PasswordHasher(
                 time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib
             )
+
+            # Built once here, in a worker thread: the first /openapi.json (schema generation)
+            # and the first static docs asset (the MIME tables) would otherwise do that blocking
+            # work on the event loop.
+            await anyio.to_thread.run_sync(app.openapi)
+            await anyio.to_thread.run_sync(mimetypes.init)
 
             for hook in startup_hooks:
                 await hook(app)

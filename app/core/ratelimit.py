@@ -14,10 +14,9 @@ import time
 from collections.abc import Sequence
 
 from limits import RateLimitItem, parse
-from redis.asyncio import Redis
-from limits.aio.storage import Storage
-from limits.storage import storage_from_string
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
+from redis.asyncio import Redis
 
 from app.core.errors import TooManyRequests
 
@@ -26,13 +25,14 @@ class RateLimiter:
     def __init__(self, redis: Redis | None, redis_url: str | None) -> None:
         if redis is not None and redis_url:
             # Shares the app's Redis pool, which the lifespan closes.
-            self.storage: Storage = storage_from_string(
+            self.storage: Storage = RedisStorage(
                 f"async+{redis_url}",
                 implementation="redispy",
-                connection_pool=redis.connection_pool,
+                # limits types its options as scalars; redis-py's Redis() takes the pool as is.
+                connection_pool=redis.connection_pool,  # type: ignore[arg-type]
             )
         else:
-            self.storage = storage_from_string("async+memory://")
+            self.storage = MemoryStorage()
         self._limiter = MovingWindowRateLimiter(self.storage)
 
     async def check(self, rules: Sequence[tuple[RateLimitItem, str]], *, what: str) -> None:

@@ -94,8 +94,9 @@ def decode_access_token(token: str, *, secret: str) -> AccessClaims:
     if claims.get("type") != ACCESS_TOKEN_TYPE:
         raise InvalidToken("not an access token")
     subject = claims["sub"]
-    # ASCII digits only (str.isdigit() also takes "²" and "١"), and an id the BIGINT
-    # primary key can hold: anything else would fail in int() or in the database as a 500.
+    # ASCII digits only (str.isdigit() also takes superscripts and Arabic-Indic digits), and
+    # an id the BIGINT primary key can hold: anything else would fail in int() or in the
+    # database, as a 500.
     if not (isinstance(subject, str) and SUBJECT.fullmatch(subject)):
         raise InvalidToken("bad subject")
     user_id = int(subject)

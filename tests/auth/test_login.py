@@ -33,7 +33,8 @@ async def test_login_returns_a_bearer_token_pair(client, sign_up, settings):
     assert set(body) == {"access_token", "refresh_token", "token_type", "expires_in"}
     assert body["token_type"] == "bearer"
     assert body["expires_in"] == settings.access_token_ttl_seconds
-    assert body["refresh_token"] and body["refresh_token"] != body["access_token"]
+    assert body["refresh_token"]
+    assert body["refresh_token"] != body["access_token"]
     claims = jwt.decode(body["access_token"], settings.secret, algorithms=["HS256"])
     assert claims["sub"] == str(user["id"])
     assert claims["exp"] - claims["iat"] == settings.access_token_ttl_seconds

@@ -119,7 +119,8 @@ async def test_refresh_tokens_are_stored_only_as_a_hash(client, pair, refresh_ro
     assert len(rows) == 2
     raw = {pair["refresh_token"], second}
     for row in rows:
-        stored = " ".join(str(getattr(row, column)) for column in RefreshToken.__table__.c.keys())
+        columns = RefreshToken.__table__.c
+        stored = " ".join(str(getattr(row, column.key)) for column in columns)
         assert not any(token in stored for token in raw)
     digests = {hashlib.sha256(token.encode()).hexdigest() for token in raw}
     assert {row.token_hash for row in rows} == digests
@@ -206,7 +207,9 @@ async def test_non_json_body_is_422(client, url, content, content_type):
 
 
 @pytest.mark.parametrize("url", [REFRESH_URL, LOGOUT_URL])
-@pytest.mark.parametrize("value", ["", "x" * 257, 12345, None], ids=["empty", "long", "int", "null"])
+@pytest.mark.parametrize(
+    "value", ["", "x" * 257, 12345, None], ids=["empty", "long", "int", "null"]
+)
 async def test_bad_refresh_token_value_is_422(client, url, value):
     response = await client.post(url, json={"refresh_token": value})
 

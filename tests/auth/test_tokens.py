@@ -47,7 +47,7 @@ def alg_none(secret: str, user_id: int) -> str:
 
 
 def alg_none_keeping_a_real_signature(secret: str, user_id: int) -> str:
-    header, payload, signature = signed(secret, user_id).split(".")
+    _, payload, signature = signed(secret, user_id).split(".")
     return f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{payload}.{signature}"
 
 
@@ -153,4 +153,3 @@ async def test_token_for_a_user_id_that_never_existed_is_401(client, settings):
     response = await client.get(ME_URL, headers=bearer(signed(settings.secret, 987_654_321)))
 
     assert_problem(response, 401, "invalid_token")
-

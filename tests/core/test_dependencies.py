@@ -47,14 +47,14 @@ async def running(settings: Settings) -> AsyncIterator[tuple[FastAPI, AsyncClien
     """An app built from `settings` with its lifespan running; shuts down even if the body fails."""
     application = await anyio.to_thread.run_sync(create_app, settings)
     error: BaseException | None = None
-    async with LifespanManager(application) as manager:
-        async with AsyncClient(
-            transport=ASGITransport(app=manager.app), base_url="http://test"
-        ) as client:
-            try:
-                yield application, client
-            except BaseException as exc:
-                error = exc
+    async with (
+        LifespanManager(application) as manager,
+        AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://test") as client,
+    ):
+        try:
+            yield application, client
+        except BaseException as exc:
+            error = exc
     if error is not None:
         raise error
 
@@ -248,8 +248,10 @@ async def test_override_swaps_the_password_hasher(
 
     [default_hash] = await stored_users(database_url, default["email"])
     [swapped_hash] = await stored_users(database_url, swapped["email"])
-    assert default_hash.startswith("$argon2id$") and "m=1024,t=1," in default_hash
-    assert swapped_hash.startswith("$argon2id$") and "m=4096,t=2," in swapped_hash
+    assert default_hash.startswith("$argon2id$")
+    assert "m=1024,t=1," in default_hash
+    assert swapped_hash.startswith("$argon2id$")
+    assert "m=4096,t=2," in swapped_hash
 
     # The override is gone: the next sign-up uses the app's own hasher again, and a password
     # hashed with other parameters still verifies.
@@ -269,15 +271,17 @@ async def test_override_swaps_the_password_hasher(
 async def test_each_app_uses_its_own_settings(database_url: str) -> None:
     open_settings = make_settings(database_url, signup_enabled=True, currency="EUR")
     closed_settings = make_settings(database_url, signup_enabled=False, currency="USD")
-    async with running(open_settings) as (open_app, open_client):
-        async with running(closed_settings) as (closed_app, closed_client):
-            assert open_app.state.settings is open_settings
-            assert closed_app.state.settings is closed_settings
+    async with (
+        running(open_settings) as (open_app, open_client),
+        running(closed_settings) as (closed_app, closed_client),
+    ):
+        assert open_app.state.settings is open_settings
+        assert closed_app.state.settings is closed_settings
 
-            opened = await open_client.post("/api/v1/users", json=new_user())
-            closed = await closed_client.post("/api/v1/users", json=new_user())
-            # And once more in the other order: nothing is cached between the two apps.
-            opened_again = await open_client.post("/api/v1/users", json=new_user())
+        opened = await open_client.post("/api/v1/users", json=new_user())
+        closed = await closed_client.post("/api/v1/users", json=new_user())
+        # And once more in the other order: nothing is cached between the two apps.
+        opened_again = await open_client.post("/api/v1/users", json=new_user())
 
     assert opened.status_code == 201, opened.text
     assert opened.json()["currency"] == "EUR"

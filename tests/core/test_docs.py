@@ -7,28 +7,11 @@ import mimetypes
 import re
 
 import pytest
+from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from httpx import AsyncClient
-
-from app.core.settings import Settings
-from app.main import create_app
+from httpx import ASGITransport, AsyncClient
 
 ASSET = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
-
-
-def warm_up(application: FastAPI) -> FastAPI:
-    """Do, outside the event loop, the two blocking things the first docs requests would do
-    on it (see the xfail tests at the bottom): build the OpenAPI schema (pydantic's EmailStr
-    calls importlib.metadata.version(), which stats sys.path) and load the MIME type tables
-    (Starlette's FileResponse -> mimetypes.init() reads /etc/mime.types)."""
-    mimetypes.init()
-    application.openapi()
-    return application
-
-
-@pytest.fixture
-def application(settings: Settings) -> FastAPI:
-    return warm_up(create_app(settings))
 
 
 EXPECTED_PATHS = {
@@ -100,47 +83,25 @@ async def test_openapi_schema_is_valid_json_with_our_paths(client: AsyncClient) 
     assert "application/problem+json" in responses["404"]["content"]
 
 
-# Regression tests for two blocking calls on the event loop that blockbuster found; they fail
-# (as expected) until create_app does this work at construction, outside the loop (e.g.
-# `mimetypes.init()` and `app.openapi()` at the end of app/main.py:create_app). When one starts
-# passing, strict=True turns it into a failure: drop its marker and the warm_up above.
+# Two blocking calls on the event loop that blockbuster found here (fixed in the lifespan,
+# which now does both in a worker thread): pydantic's EmailStr calls importlib.metadata.version()
+# (stats sys.path) when the OpenAPI schema is first built, and Starlette's FileResponse loads
+# the MIME tables (mimetypes.init() reads /etc/mime.types) on the first static asset.
 
 
-@pytest.fixture
-def cold_application(settings: Settings) -> FastAPI:
-    return create_app(settings)
+async def test_first_openapi_request_does_not_block_the_loop(client: AsyncClient) -> None:
+    # The `client` fixture's app is fresh: this is its first /openapi.json.
+    assert (await client.get("/openapi.json")).status_code == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="app/main.py: first /openapi.json builds the schema on the loop",
-)
-async def test_first_openapi_request_does_not_block_the_loop(cold_application: FastAPI) -> None:
-    from asgi_lifespan import LifespanManager
-    from httpx import ASGITransport
-
-    async with LifespanManager(cold_application) as manager:
-        transport = ASGITransport(app=manager.app)
-        async with AsyncClient(transport=transport, base_url="http://test") as http:
-            assert (await http.get("/openapi.json")).status_code == 200
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="app/main.py: first static asset loads the MIME tables on the loop",
-)
 async def test_first_static_asset_does_not_block_the_loop(
-    cold_application: FastAPI, monkeypatch: pytest.MonkeyPatch
+    application: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from asgi_lifespan import LifespanManager
-    from httpx import ASGITransport
-
-    # As in a fresh process (another test may already have loaded them in this one).
+    # As in a fresh process (another test may already have loaded the tables in this one).
     monkeypatch.setattr(mimetypes, "_db", None)
-    async with LifespanManager(cold_application) as manager:
+    async with LifespanManager(application) as manager:
         transport = ASGITransport(app=manager.app)
         async with AsyncClient(transport=transport, base_url="http://test") as http:
             response = await http.get("/static-offline-docs/swagger-ui.css")
             assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/css")

@@ -227,3 +227,12 @@ async def test_unknown_route_is_a_404_problem_in_production_too(
 ) -> None:
     async with running(production_application) as http:
         assert_problem(await http.get("/wp-admin.php"), 404, "not_found")
+
+
+@pytest.mark.parametrize("host", ["a/?x=", "evil.example/api/v1/health", "a#b"])
+async def test_a_crafted_host_header_does_not_bypass_auth(client: AsyncClient, host: str) -> None:
+    # K8: auth is a dependency on the route, not a check of request.url, so a Host header that
+    # poisons the URL changes nothing.
+    response = await client.get("/api/v1/users/me", headers={"Host": host})
+    assert_problem(response, 401, "not_authenticated")
+    assert response.headers["www-authenticate"] == "Bearer"

@@ -85,14 +85,14 @@ async def running(settings: Settings) -> AsyncIterator[tuple[FastAPI, AsyncClien
     fails (LifespanManager alone skips shutdown then, leaving an undisposed engine)."""
     application = await anyio.to_thread.run_sync(create_app, settings)
     error: BaseException | None = None
-    async with LifespanManager(application) as manager:
-        async with AsyncClient(
-            transport=ASGITransport(app=manager.app), base_url="http://test"
-        ) as client:
-            try:
-                yield application, client
-            except BaseException as exc:
-                error = exc
+    async with (
+        LifespanManager(application) as manager,
+        AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://test") as client,
+    ):
+        try:
+            yield application, client
+        except BaseException as exc:
+            error = exc
     if error is not None:
         raise error
 

@@ -49,7 +49,9 @@ def _alembic_may_block(_no_blocking_calls: BlockBuster) -> None:
 
 
 async def _admin(sql: str) -> None:
-    engine = create_async_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    engine = create_async_engine(
+        TEST_DATABASE_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool
+    )
     try:
         async with engine.connect() as conn:
             await conn.execute(text(sql))
@@ -66,7 +68,9 @@ async def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Asyn
     if not ON_POSTGRES:
         reason = "needs PostgreSQL: set TEST_DATABASE_URL=postgresql+asyncpg://..."
         if REQUIRE_SERVICES:
-            pytest.fail(f"TEST_REQUIRE_SERVICES=1 but TEST_DATABASE_URL is not PostgreSQL ({reason})")
+            pytest.fail(
+                f"TEST_REQUIRE_SERVICES=1 but TEST_DATABASE_URL is not PostgreSQL ({reason})"
+            )
         pytest.skip(reason)
     name = f"test_migrations_{uuid.uuid4().hex[:12]}"
     await _admin(f'CREATE DATABASE "{name}"')
@@ -110,7 +114,9 @@ async def test_upgrade_head_matches_the_models(empty_database: str) -> None:
     await alembic(upgrade, empty_database)
 
     assert await _inspect(empty_database, _tables) == APP_TABLES | {"alembic_version"}
-    assert await _inspect(empty_database, _current_revision) == await anyio.to_thread.run_sync(_head)
+    assert await _inspect(empty_database, _current_revision) == await anyio.to_thread.run_sync(
+        _head
+    )
     # What autogenerate would write next: nothing. A model change without a migration fails here.
     assert await _inspect(empty_database, _differences) == []
 

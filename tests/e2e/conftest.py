@@ -49,7 +49,9 @@ def require_postgres() -> None:
     reason = "needs PostgreSQL: set TEST_DATABASE_URL=postgresql+asyncpg://..."
     if not ON_POSTGRES:
         if REQUIRE_SERVICES:
-            pytest.fail(f"TEST_REQUIRE_SERVICES=1 but TEST_DATABASE_URL is not PostgreSQL ({reason})")
+            pytest.fail(
+                f"TEST_REQUIRE_SERVICES=1 but TEST_DATABASE_URL is not PostgreSQL ({reason})"
+            )
         pytest.skip(reason)
 
 
@@ -172,7 +174,9 @@ async def _wait_until_live(server: Server) -> None:
     async with httpx.AsyncClient(base_url=server.base_url, timeout=2) as client:
         while True:
             if server.process.returncode is not None:
-                pytest.fail(f"server exited with {server.process.returncode} at start\n{server.log}")
+                pytest.fail(
+                    f"server exited with {server.process.returncode} at start\n{server.log}"
+                )
             try:
                 if (await client.get("/health/live")).status_code == 200:
                     return
@@ -188,7 +192,9 @@ async def _wait_until_live(server: Server) -> None:
 
 async def admin_query(sql: str, **params: object) -> list[tuple[object, ...]]:
     """Run SQL on PostgreSQL's admin database (so this connection is not one to the test DB)."""
-    engine = create_async_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    engine = create_async_engine(
+        TEST_DATABASE_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool
+    )
     try:
         async with engine.connect() as conn:
             result = await conn.execute(text(sql), params)
