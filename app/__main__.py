@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import signal
 import sys
 
 import uvicorn
@@ -16,6 +17,9 @@ def serve(args: argparse.Namespace) -> None:
     settings = get_settings()
     if not args.no_migrate:
         migrate(args)
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal to its previous
+    # handler; with the default one the process would die with status 143 after a clean stop.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         "app.main:app",
         host=args.host or settings.host,
@@ -28,6 +32,10 @@ def serve(args: argparse.Namespace) -> None:
         log_config=None,  # the app's lifespan configures logging
         server_header=False,
     )
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def migrate(_: argparse.Namespace) -> None:

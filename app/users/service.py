@@ -135,7 +135,9 @@ async def ensure_superuser(
     session: AsyncSession, email: str, password: str, hasher: PasswordHasher
 ) -> bool:
     """Create the superuser unless that email exists. True when it was created."""
-    if await get_by_email(session, email) is not None:
+    exists = await get_by_email(session, email) is not None
+    await session.commit()  # no transaction (on SQLite: no write lock) held while hashing
+    if exists:
         return False
     data = UserCreate(email=email, password=password, name="Administrator")
     try:
