@@ -89,8 +89,10 @@ async def cleanup_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 def _redis_url_for_worker() -> str | None:
     if not TEST_REDIS_URL:
         return None
-    # One Redis database per xdist worker (1..15), so rate-limit keys never collide.
-    number = 1 + int(_worker().removeprefix("gw") or 0) % 15
+    # One Redis database per xdist worker (1..15), so keys never collide. Two test runs at once
+    # on one machine pick different ranges with TEST_REDIS_DB_BASE.
+    base = int(os.environ.get("TEST_REDIS_DB_BASE", "1"))
+    number = 1 + (base - 1 + int(_worker().removeprefix("gw") or 0)) % 15
     return make_url_redis(TEST_REDIS_URL, number)
 
 

@@ -73,6 +73,23 @@ class Settings(BaseSettings):
     # Where a generated development secret is kept between runs.
     var_dir: Path = Path("./var")
 
+    # Wallet: the payment gateway adapter.
+    payment_gateway: Literal["sandbox", "http"] = "sandbox"
+    payment_gateway_url: str | None = None
+
+    # Email.
+    email_backend: Literal["console", "file", "smtp"] = "file"
+    email_outbox_dir: Path = Path("./var/outbox")
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_tls: bool = False
+    email_from: str = "no-reply@localhost"
+
+    # Files: uploads and job results.
+    storage_dir: Path = Path("./var/files")
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -112,7 +129,9 @@ class Settings(BaseSettings):
                 )
             if self.argon2_memory_kib < 19_456 or self.argon2_time_cost < 2:
                 raise ValueError("ARGON2_* below OWASP's floor (19456 KiB, 2 passes) in production")
-        elif self.secret_key is None:
+        if self.payment_gateway == "http" and not self.payment_gateway_url:
+            raise ValueError("PAYMENT_GATEWAY=http needs PAYMENT_GATEWAY_URL")
+        if self.environment is not Environment.PRODUCTION and self.secret_key is None:
             object.__setattr__(self, "secret_key", SecretStr(self._development_secret()))
         return self
 
