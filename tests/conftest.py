@@ -39,6 +39,17 @@ ON_POSTGRES = TEST_DATABASE_URL.startswith("postgresql")
 PASSWORD = "correct horse battery"
 
 
+def require_postgres() -> None:
+    """Skip a PostgreSQL-only test, or fail it where services are required (CI)."""
+    reason = "needs PostgreSQL: set TEST_DATABASE_URL=postgresql+asyncpg://..."
+    if not ON_POSTGRES:
+        if REQUIRE_SERVICES:
+            pytest.fail(
+                f"TEST_REQUIRE_SERVICES=1 but TEST_DATABASE_URL is not PostgreSQL ({reason})"
+            )
+        pytest.skip(reason)
+
+
 def _worker() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "gw0")
 

@@ -4,37 +4,33 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
-from app.core.db import READ_ONLY, SessionDep
-from app.core.dependencies import SettingsDep
+from app.core.db import Database
 from app.core.errors import Forbidden, Unauthorized
 from app.core.security import InvalidToken, decode_access_token
+from app.core.settings import Settings
 from app.users.models import User
+from app.users.service import load_user_snapshot
 
 # auto_error=False: a missing token is our 401 problem, not FastAPI's bare {"detail": ...}.
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
 async def get_current_user(
-    session: SessionDep,
-    settings: SettingsDep,
+    request: Request,
     token: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> User:
     if not token:
         raise Unauthorized("not authenticated")
+    settings: Settings = request.app.state.settings
     try:
         claims = decode_access_token(token, secret=settings.secret)
     except InvalidToken as exc:
         raise Unauthorized("token is invalid or expired", code="invalid_token") from exc
-    # The hot path of every authenticated request: one autocommit read (one round trip), then
-    # the connection goes straight back to the pool while the endpoint does whatever it does
-    # next. The user object stays usable (expire_on_commit=False) and stays in the session,
-    # so an endpoint that changes it writes it in a transaction of its own.
-    await session.connection(execution_options=READ_ONLY)
-    user = await session.get(User, claims.user_id)
-    await session.commit()
+    database: Database = request.app.state.db
+    user = await load_user_snapshot(database.engine, claims.user_id)
     # Checked on every request, so deactivating a user locks out their live tokens at once.
     if user is None or not user.is_active:
         raise Unauthorized("token is invalid or expired", code="invalid_token")

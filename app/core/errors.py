@@ -11,9 +11,11 @@ from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -21,6 +23,8 @@ from starlette.routing import Match
 from app.core.request_id import current_request_id
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+log = structlog.get_logger("app.errors")
 
 
 class AppError(Exception):
@@ -197,10 +201,26 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _pool_timeout(_: Request, exc: Exception) -> JSONResponse:
     # Every connection stayed busy for DB_POOL_TIMEOUT: shed the request, ask for a retry.
+    log.warning("database_busy", error=str(exc))
     return problem_response(
         503,
         "database_busy",
         "the database is saturated; retry shortly",
+        headers={"Retry-After": "1"},
+    )
+
+
+async def _connection_lost(_: Request, exc: Exception) -> JSONResponse:
+    # A pooled connection died under us (the database restarted, a proxy cut it). SQLAlchemy
+    # has already invalidated the pool, so a retry gets a fresh connection; any other
+    # database error is a bug and stays a 500.
+    if not (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+        raise exc
+    log.warning("database_connection_lost", error=type(exc.orig).__name__)
+    return problem_response(
+        503,
+        "database_unavailable",
+        "the database connection was lost; retry shortly",
         headers={"Retry-After": "1"},
     )
 
@@ -210,5 +230,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(PoolTimeoutError, _pool_timeout)
+    app.add_exception_handler(DBAPIError, _connection_lost)
     # Unexpected exceptions are turned into a 500 problem by RequestContextMiddleware, inside
     # CORS and request-id handling (a handler for Exception would run outside both).

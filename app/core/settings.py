@@ -63,7 +63,9 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=20, ge=0)
     db_pool_timeout: float = Field(default=30, gt=0)
     db_pool_recycle: int = Field(default=3600, ge=-1)
-    db_pool_pre_ping: bool = True
+    # Off: a ping per checkout costs a round trip on every request. A dead connection is
+    # caught on use instead (see app.users.service.load_user_snapshot and the 503 handler).
+    db_pool_pre_ping: bool = False
     # SQLite waits this long for the write lock before giving up with "database is locked".
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
 

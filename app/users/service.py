@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, delete, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
+from app.core.db import READ_ONLY
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.core.money import format_minor
 from app.core.pagination import PageParams, encode_cursor
@@ -18,6 +20,35 @@ from app.users.schemas import UserCreate, UserRead, UserUpdate
 
 SUPERUSER_ONLY_FIELDS = frozenset({"is_active", "is_superuser"})
 MAX_ID = 2**63 - 1  # BIGINT
+
+
+# The columns of `users`, read with Core: no session, no identity map, no ORM loading.
+_USER_BY_ID = select(User.__table__).where(User.__table__.c.id == bindparam("user_id"))
+
+
+async def load_user_snapshot(engine: AsyncEngine, user_id: int) -> User | None:
+    """The hot path of every authenticated request: one autocommit read (one round trip, no
+    BEGIN/COMMIT), on a connection of its own that goes straight back to the pool.
+
+    The result is a *detached* `User`: readable everywhere, and a service that changes it
+    attaches it with `session.add(user)` first. Without pool pre-ping, this read is also the
+    request's liveness check: a connection that died (a database restart) invalidates the pool
+    and the read is retried once on a fresh connection, which is safe for a plain SELECT.
+    """
+    for attempt in (1, 2):
+        try:
+            async with engine.connect() as conn:
+                await conn.execution_options(**READ_ONLY)
+                row = (await conn.execute(_USER_BY_ID, {"user_id": user_id})).first()
+            break
+        except DBAPIError as exc:
+            if not exc.connection_invalidated or attempt == 2:
+                raise
+    if row is None:
+        return None
+    user = User(**row._mapping)
+    make_transient_to_detached(user)
+    return user
 
 
 def to_read(user: User, currency: str) -> UserRead:
@@ -97,6 +128,7 @@ async def update_user(
     *,
     actor: User,
 ) -> User:
+    session.add(user)  # the caller's own snapshot (see load_user_snapshot) arrives detached
     sent = changes(patch)
     if SUPERUSER_ONLY_FIELDS & sent.keys() and not actor.is_superuser:
         raise Forbidden("only a superuser may change is_active or is_superuser")

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,8 +18,6 @@ from sqlalchemy import select
 from app.auth.models import RefreshToken
 from app.core.db import Database
 from app.core.settings import Settings
-from app.users.schemas import UserCreate
-from app.users.service import create_user
 from tests.conftest import PASSWORD, make_settings
 
 TOKEN_URL = "/api/v1/auth/token"
@@ -87,22 +84,6 @@ def db(app: Any, application: FastAPI) -> Database:
     which has no `.state`; `application` is the FastAPI object whose lifespan `app` runs.)"""
     database: Database = application.state.db
     return database
-
-
-@pytest.fixture
-async def superuser_headers(db: Database, application: FastAPI, login: Any) -> dict[str, str]:
-    """Overrides the shared fixture, which reads `app.state` and fails with AttributeError:
-    the `app` fixture yields asgi-lifespan's wrapper, not the FastAPI object."""
-    email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
-    async with db.sessionmaker() as session:
-        await create_user(
-            session,
-            UserCreate(email=email, password=PASSWORD, name="Admin"),
-            application.state.password_hasher,
-            is_superuser=True,
-        )
-    headers: dict[str, str] = await login(email)
-    return headers
 
 
 @pytest.fixture

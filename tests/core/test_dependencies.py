@@ -29,17 +29,12 @@ from app.main import create_app
 from app.users.models import User
 from app.users.schemas import UserCreate
 from app.users.service import create_user
-from tests.conftest import ON_POSTGRES, PASSWORD, REQUIRE_SERVICES, TEST_DATABASE_URL, make_settings
-
-
-def require_postgres() -> None:
-    reason = "needs PostgreSQL: set TEST_DATABASE_URL=postgresql+asyncpg://..."
-    if not ON_POSTGRES:
-        if REQUIRE_SERVICES:
-            pytest.fail(
-                f"TEST_REQUIRE_SERVICES=1 but TEST_DATABASE_URL is not PostgreSQL ({reason})"
-            )
-        pytest.skip(reason)
+from tests.conftest import (
+    PASSWORD,
+    TEST_DATABASE_URL,
+    make_settings,
+    require_postgres,
+)
 
 
 @asynccontextmanager
@@ -175,7 +170,8 @@ async def test_one_session_per_request_released_before_the_response(
             listed, n_list = await one("GET", "/api/v1/users", headers=admin_headers)
             assert listed.status_code == 200
             assert len(listed.json()["items"]) == 2
-            # The current-user dependency and the endpoint both ask for a session: one is made.
+            # The current user is a snapshot read without a session; the endpoint's session
+            # is the request's only one.
             patched, n_patch = await one(
                 "PATCH", "/api/v1/users/me", json={"name": "Renamed"}, headers=headers
             )
@@ -188,7 +184,9 @@ async def test_one_session_per_request_released_before_the_response(
     finally:
         event.remove(Session, "after_begin", on_begin)
 
-    assert [n_signup, n_login, n_me, n_list, n_patch, n_failed] == [1, 1, 1, 1, 1, 1]
+    # GET /users/me opens no session at all: the current user is read with Core
+    # (app.users.service.load_user_snapshot), in autocommit, on a connection of its own.
+    assert [n_signup, n_login, n_me, n_list, n_patch, n_failed] == [1, 1, 0, 1, 1, 1]
     assert checked_out_at_response_start == [0] * 7
     assert pool.checkedout() == 0
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import anyio
 import httpx
-import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
@@ -36,21 +35,11 @@ from app.users.models import User
 from tests.conftest import (
     ON_POSTGRES,
     PASSWORD,
-    REQUIRE_SERVICES,
     ROOT,
     TEST_DATABASE_URL,
     make_settings,
+    require_postgres,
 )
-
-
-def require_postgres() -> None:
-    reason = "needs PostgreSQL: set TEST_DATABASE_URL=postgresql+asyncpg://..."
-    if not ON_POSTGRES:
-        if REQUIRE_SERVICES:
-            pytest.fail(
-                f"TEST_REQUIRE_SERVICES=1 but TEST_DATABASE_URL is not PostgreSQL ({reason})"
-            )
-        pytest.skip(reason)
 
 
 async def pg_connections(database: str) -> int:

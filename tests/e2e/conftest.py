@@ -27,7 +27,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from app.core.settings import Settings
-from tests.conftest import ON_POSTGRES, REQUIRE_SERVICES, ROOT, TEST_DATABASE_URL, TEST_REDIS_URL
+from tests.conftest import (
+    ON_POSTGRES,
+    ROOT,
+    TEST_DATABASE_URL,
+    TEST_REDIS_URL,
+)
 
 GRACEFUL_SHUTDOWN_SECONDS = 5
 # How long a server may take to import, migrate and start answering (slow CI machines).
@@ -43,16 +48,6 @@ _LAUNCHER = (
     "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
     "os.execv(sys.executable, [sys.executable, '-m', 'app', *sys.argv[1:]])"
 )
-
-
-def require_postgres() -> None:
-    reason = "needs PostgreSQL: set TEST_DATABASE_URL=postgresql+asyncpg://..."
-    if not ON_POSTGRES:
-        if REQUIRE_SERVICES:
-            pytest.fail(
-                f"TEST_REQUIRE_SERVICES=1 but TEST_DATABASE_URL is not PostgreSQL ({reason})"
-            )
-        pytest.skip(reason)
 
 
 def free_port() -> int:

@@ -19,13 +19,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from app.users.models import User
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, require_postgres
 from tests.e2e.conftest import (
     GRACEFUL_SHUTDOWN_SECONDS,
     Server,
     StartServer,
     admin_query,
-    require_postgres,
 )
 
 pytestmark = pytest.mark.e2e

@@ -6,7 +6,6 @@ tests/conftest.py yields asgi-lifespan's state wrapper, a plain function without
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,9 +14,6 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from app.users.models import User
-from app.users.schemas import UserCreate
-from app.users.service import create_user
-from tests.conftest import PASSWORD
 
 UserRow = Callable[[str], Awaitable[User | None]]
 
@@ -44,21 +40,6 @@ def user_row(app: Any, application: FastAPI) -> UserRow:
             return await session.scalar(select(User).where(User.email == email))
 
     return _user_row
-
-
-@pytest.fixture
-async def superuser_headers(app: Any, application: FastAPI, login: Any) -> dict[str, str]:
-    # Overrides the fixture of tests/conftest.py, which reads `app.state` from the lifespan
-    # wrapper and fails with AttributeError. Remove once that fixture uses `application`.
-    email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
-    async with application.state.db.sessionmaker() as session:
-        await create_user(
-            session,
-            UserCreate(email=email, password=PASSWORD, name="Admin"),
-            application.state.password_hasher,
-            is_superuser=True,
-        )
-    return await login(email)
 
 
 def assert_problem(response: Any, status: int, code: str) -> None:
