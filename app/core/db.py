@@ -1,8 +1,8 @@
 """The database: one async engine per process, made in the lifespan, disposed at shutdown.
 
-PostgreSQL gets a sized, recycled pool (pre-ping optional, see DB_POOL_PRE_PING). SQLite gets WAL, a busy timeout, foreign
-keys, and `BEGIN IMMEDIATE` so a transaction takes the write lock up front instead of failing
-with "database is locked" when it upgrades from read to write.
+PostgreSQL gets a sized, recycled pool (pre-ping optional, see DB_POOL_PRE_PING). SQLite gets
+WAL, a busy timeout, foreign keys, and `BEGIN IMMEDIATE` so a transaction takes the write lock
+up front instead of failing with "database is locked" when it upgrades from read to write.
 
 The session dependency hands each request one `AsyncSession`. Services commit explicitly, so a
 response is never sent before its commit succeeded; the dependency only rolls back and closes.
