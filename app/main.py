@@ -6,14 +6,23 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
+# Registers every job kind. Not `import app.job_kinds`: that binds `app`, hiding the lazy app below.
+from app import job_kinds as _job_kinds  # noqa: F401
 from app.auth.router import router as auth_router
 from app.core.errors import install_error_handlers
 from app.core.lifespan import make_lifespan
 from app.core.observability import Metrics, RequestContextMiddleware
 from app.core.settings import Settings, get_settings
+from app.exports.router import router as exports_router
+from app.files.router import router as files_router
 from app.health.router import router as health_router
+from app.imports.router import router as imports_router
+from app.jobs.router import router as jobs_router
+from app.notifications.router import router as notifications_router
+from app.tools.router import router as tools_router
 from app.users.router import router as users_router
 from app.users.startup import create_first_superuser
+from app.wallet.router import router as wallet_router
 
 API_PREFIX = "/api/v1"
 
@@ -36,6 +45,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(auth_router)
     api.include_router(users_router)
+    api.include_router(jobs_router)
+    api.include_router(notifications_router)
+    api.include_router(exports_router)
+    api.include_router(wallet_router)
+    api.include_router(files_router)
+    api.include_router(imports_router)
+    api.include_router(tools_router)
     app.include_router(api)
     app.include_router(health_router)
 

@@ -2,8 +2,19 @@
 
 from app.auth.models import RefreshToken
 from app.core.db import Base
+from app.core.jobs import Job
+from app.files.models import StoredFile
 from app.users.models import User
+from app.wallet.models import IdempotencyRecord, Transaction
 
 metadata = Base.metadata
 
-__all__ = ["RefreshToken", "User", "metadata"]
+__all__ = [
+    "IdempotencyRecord",
+    "Job",
+    "RefreshToken",
+    "StoredFile",
+    "Transaction",
+    "User",
+    "metadata",
+]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import httpx
 from fastapi import Depends, Request
 
 from app.core.ratelimit import RateLimiter
@@ -22,6 +23,12 @@ async def get_password_hasher(request: Request) -> PasswordHasher:
     return hasher
 
 
+async def get_http_client(request: Request) -> httpx.AsyncClient:
+    """The one outbound HTTP client, made in the lifespan (pooled connections, closed at stop)."""
+    client: httpx.AsyncClient = request.app.state.http
+    return client
+
+
 async def get_rate_limiter(request: Request) -> RateLimiter:
     limiter: RateLimiter = request.app.state.rate_limiter
     return limiter
@@ -30,3 +37,4 @@ async def get_rate_limiter(request: Request) -> RateLimiter:
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 PasswordHasherDep = Annotated[PasswordHasher, Depends(get_password_hasher)]
 RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
+HttpClientDep = Annotated[httpx.AsyncClient, Depends(get_http_client)]

@@ -15,10 +15,13 @@ from fastapi import FastAPI
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from app.core.db import open_database
+from app.core.email import open_mailer
+from app.core.jobs_runner import open_job_runner
 from app.core.observability import Metrics, configure_logging
 from app.core.ratelimit import RateLimiter
 from app.core.security import PasswordHasher
 from app.core.settings import Settings
+from app.core.storage import open_storage
 
 StartupHook = Callable[[FastAPI], Awaitable[None]]
 
@@ -60,6 +63,8 @@ def make_lifespan(
             stack.callback(limiter.close)
             app.state.rate_limiter = limiter
 
+            app.state.storage = open_storage(settings)
+
             app.state.password_hasher = PasswordHasher(
                 time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib
             )
@@ -69,6 +74,21 @@ def make_lifespan(
             # work on the event loop.
             await anyio.to_thread.run_sync(app.openapi)
             await anyio.to_thread.run_sync(mimetypes.init)
+
+            # Jobs run (embedded) or are handed to Redis from here; stopped before the engine
+            # is disposed, after running jobs had their grace period.
+            app.state.mailer = open_mailer(settings)
+            app.state.job_runner = await open_job_runner(
+                settings=settings,
+                db=db,
+                http=http,
+                mailer=app.state.mailer,
+                storage=getattr(app.state, "storage", None),
+                role=getattr(app.state, "job_runner_role", None),
+                config=getattr(app.state, "job_runner_config", None),
+                metrics_registry=metrics.registry,
+            )
+            stack.push_async_callback(app.state.job_runner.stop)
 
             for hook in startup_hooks:
                 await hook(app)

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response, status
+
+from app.auth.dependencies import CurrentUser
+from app.core.db import SessionDep
+from app.exports import service
+from app.jobs.schemas import JobRead
+
+router = APIRouter(prefix="/exports", tags=["exports"])
+
+PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+
+
+@router.post(
+    "/transactions",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        202: {"description": "the export job; poll it at `Location`, download its result"},
+        401: PROBLEM,
+        503: {**PROBLEM, "description": "the job queue (Redis) is unreachable; nothing queued"},
+    },
+)
+async def export_transactions(
+    user: CurrentUser, session: SessionDep, response: Response
+) -> JobRead:
+    job = await service.request_transactions_export(session, user_id=user.id)
+    response.headers["Location"] = f"/api/v1/jobs/{job.id}"
+    return JobRead.model_validate(job)

@@ -1,0 +1,249 @@
+"""A users CSV, read row by row from a stream of bytes, in constant memory.
+
+Plain synchronous code (it runs in a worker thread, see app.imports.service): bytes are split
+into lines at b"\\n" (a byte that never occurs inside a UTF-8 sequence, so a character cut in two
+by a chunk boundary is whole again in its line), each line is decoded on its own (an undecodable
+line is that line's error, not the file's), and `csv.reader` turns lines into records (quoted
+fields, embedded newlines, CRLF or LF). A line longer than `MAX_LINE_BYTES` is dropped as it
+arrives and reported: memory never holds more than one such line's worth.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from app.imports.schemas import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, ImportRow, RowError
+from app.wallet.schemas import to_minor
+
+MAX_LINE_BYTES = 64 * 1024
+BOM = b"\xef\xbb\xbf"
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+class CsvFileError(Exception):
+    """The file cannot be read as a users CSV at all (no header, a wrong header, not UTF-8)."""
+
+    def __init__(self, error: RowError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+@dataclass(slots=True)
+class ParsedRow:
+    line: int
+    email: str
+    name: str
+    age: int | None
+    password: str | None
+    balance_minor: int | None
+
+
+@dataclass
+class Batch:
+    rows: list[ParsedRow] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    rejected: int = 0  # rows refused in this batch (a row may carry several errors)
+    bytes_read: int = 0
+
+
+def parse_header(line: str) -> list[str]:
+    """The column names of a header line, or CsvFileError."""
+    names = [name.strip().lower() for name in next(csv.reader([line]), [])]
+    error = _header_error(names)
+    if error:
+        raise CsvFileError(RowError(line=1, column=None, message=error))
+    return names
+
+
+def _header_error(names: list[str]) -> str | None:
+    allowed = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)
+    expected = f"expected a header of {','.join(REQUIRED_COLUMNS)}[,{'][,'.join(OPTIONAL_COLUMNS)}]"
+    if not names or names == [""]:
+        return f"the file has no header: {expected}"
+    unknown = [name for name in names if name not in allowed]
+    if unknown:
+        return f"unknown column(s) {', '.join(repr(n[:40]) for n in unknown[:5])}: {expected}"
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        return f"column(s) {', '.join(repeated)} appear more than once"
+    missing = [name for name in REQUIRED_COLUMNS if name not in names]
+    if missing:
+        return f"missing column(s) {', '.join(missing)}: {expected}"
+    return None
+
+
+class UsersCsvReader:
+    """Iterate `batches()` over a stream of byte chunks."""
+
+    def __init__(self, chunks: Iterable[bytes], *, batch_size: int = 1000) -> None:
+        self._chunks = chunks
+        self.batch_size = batch_size
+        self.bytes_read = 0
+        self._line = 0  # physical lines consumed
+        self._record_start: int | None = None
+        self._pending: list[RowError] = []  # line-level errors found while splitting
+
+    # --- lines -----------------------------------------------------------------------------
+
+    def _lines(self) -> Iterator[str]:
+        buffer = bytearray()
+        overlong = False
+        for chunk in self._chunks:
+            self.bytes_read += len(chunk)
+            start = 0
+            while True:
+                end = chunk.find(b"\n", start)
+                piece = chunk[start:] if end < 0 else chunk[start : end + 1]
+                if not overlong:
+                    buffer += piece
+                    if len(buffer) > MAX_LINE_BYTES:
+                        overlong = True
+                        buffer.clear()
+                if end < 0:
+                    break
+                start = end + 1
+                line = self._finish_line(buffer, overlong)
+                buffer.clear()
+                overlong = False
+                if line is not None:
+                    yield line
+        if buffer or overlong:
+            line = self._finish_line(buffer, overlong)
+            if line is not None:
+                yield line
+
+    def _finish_line(self, raw: bytearray, overlong: bool) -> str | None:
+        self._line += 1
+        if self._line == 1:
+            if raw.startswith(UTF16_BOMS):
+                raise CsvFileError(
+                    RowError(line=1, column=None, message="the file is UTF-16: send UTF-8")
+                )
+            if raw.startswith(BOM):
+                del raw[: len(BOM)]
+        if overlong:
+            self._pending.append(
+                RowError(
+                    line=self._line,
+                    column=None,
+                    message=f"line longer than {MAX_LINE_BYTES} bytes",
+                )
+            )
+            return None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self._pending.append(
+                RowError(
+                    line=self._line,
+                    column=None,
+                    message=f"not valid UTF-8 (byte {exc.start + 1} of the line)",
+                )
+            )
+            return None
+        if self._record_start is None:
+            self._record_start = self._line
+        return text
+
+    # --- records ---------------------------------------------------------------------------
+
+    def batches(self) -> Iterator[Batch]:
+        records = csv.reader(self._lines(), strict=True)
+        header = self._header(records)
+        batch = Batch()
+        seen: dict[str, int] = {}  # emails of this batch: the database catches the others
+        while True:
+            self._record_start = None
+            try:
+                record = next(records)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                batch.errors.append(
+                    RowError(line=self._record_start or self._line, column=None, message=str(exc))
+                )
+                batch.rejected += 1
+                continue
+            finally:
+                if self._pending:
+                    batch.errors.extend(self._pending)
+                    batch.rejected += len(self._pending)
+                    self._pending.clear()
+            if not record or record == [""]:
+                continue  # a blank line
+            line = self._record_start or self._line
+            row = self._row(header, record, line, batch)
+            if row is not None:
+                earlier = seen.get(row.email)
+                if earlier is not None:
+                    batch.errors.append(
+                        RowError(
+                            line=line,
+                            column="email",
+                            message=f"duplicate email (also on line {earlier})",
+                        )
+                    )
+                    batch.rejected += 1
+                else:
+                    seen[row.email] = line
+                    batch.rows.append(row)
+            if len(batch.rows) + batch.rejected >= self.batch_size:
+                batch.bytes_read = self.bytes_read
+                yield batch
+                batch, seen = Batch(), {}
+        batch.bytes_read = self.bytes_read
+        yield batch
+
+    def _header(self, records: Iterator[list[str]]) -> list[str]:
+        try:
+            first = next(records)
+        except StopIteration:
+            first = []
+        except csv.Error as exc:
+            raise CsvFileError(RowError(line=1, column=None, message=str(exc))) from exc
+        if self._pending:
+            raise CsvFileError(self._pending[0])
+        names = [name.strip().lower() for name in first]
+        error = _header_error(names)
+        if error:
+            raise CsvFileError(RowError(line=1, column=None, message=error))
+        return names
+
+    def _row(
+        self, header: list[str], record: list[str], line: int, batch: Batch
+    ) -> ParsedRow | None:
+        if len(record) != len(header):
+            batch.errors.append(
+                RowError(
+                    line=line,
+                    column=None,
+                    message=f"expected {len(header)} fields, found {len(record)}",
+                )
+            )
+            batch.rejected += 1
+            return None
+        values: dict[str, str] = {}
+        for name, value in zip(header, record, strict=True):
+            value = value.strip()
+            if value or name in REQUIRED_COLUMNS:
+                values[name] = value
+        try:
+            data = ImportRow.model_validate(values)
+        except ValidationError as exc:
+            for error in exc.errors(include_url=False, include_input=False):
+                column = str(error["loc"][0]) if error["loc"] else None
+                batch.errors.append(RowError(line=line, column=column, message=error["msg"]))
+            batch.rejected += 1
+            return None
+        return ParsedRow(
+            line=line,
+            email=str(data.email),
+            name=data.name,
+            age=data.age,
+            password=data.password,
+            balance_minor=to_minor(data.balance) if data.balance is not None else None,
+        )

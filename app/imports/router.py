@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, status
+
+from app.auth.dependencies import CurrentSuperuser
+from app.core.db import SessionDep
+from app.core.dependencies import SettingsDep
+from app.core.storage import StorageDep
+from app.files.uploads import (
+    MULTIPART_FILE_BODY,
+    UPLOAD_ERRORS,
+    MultipartStream,
+    problem_example,
+)
+from app.imports import service
+from app.imports.schemas import OnError
+from app.jobs.schemas import JobRead
+
+router = APIRouter(prefix="/imports", tags=["imports"])
+
+IMPORT_ERRORS: dict[int | str, dict[str, Any]] = {
+    **UPLOAD_ERRORS,
+    403: problem_example("forbidden", "superuser privileges required", 403),
+    422: problem_example(
+        "invalid_csv", "missing column(s) name: expected a header of email,name", 422
+    ),
+    503: problem_example("job_queue_unavailable", "the job queue is unreachable", 503),
+}
+
+
+@router.post(
+    "/users",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=IMPORT_ERRORS,
+    openapi_extra=MULTIPART_FILE_BODY,
+)
+async def import_users(
+    request: Request,
+    caller: CurrentSuperuser,
+    session: SessionDep,
+    storage: StorageDep,
+    settings: SettingsDep,
+    on_error: OnError = "abort",
+) -> JobRead:
+    """Queue an import of users from a CSV (form field `file`) with the header
+    `email,name[,age][,password][,balance]`. The file is streamed to storage, never held in
+    memory; the job reads it row by row. Poll the job: its result is
+    `{"imported", "rejected", "errors": [{"line", "column", "message"}]}`."""
+    upload = await MultipartStream(request).file("file")
+    job = await service.start_user_import(
+        session,
+        storage,
+        requested_by=caller.id,
+        filename=upload.filename,
+        content_type=upload.content_type,
+        chunks=upload.chunks,
+        max_bytes=settings.max_upload_bytes,
+        on_error=on_error,
+    )
+    return JobRead.model_validate(job)
