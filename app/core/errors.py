@@ -15,7 +15,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -214,6 +214,15 @@ async def _connection_lost(_: Request, exc: Exception) -> JSONResponse:
     # A pooled connection died under us (the database restarted, a proxy cut it). SQLAlchemy
     # has already invalidated the pool, so a retry gets a fresh connection; any other
     # database error is a bug and stays a 500.
+    if isinstance(exc, OperationalError) and "database is locked" in str(exc.orig):
+        # SQLite waited SQLITE_BUSY_TIMEOUT_MS for the one write lock: shed, as for the pool.
+        log.warning("database_busy", error="database is locked")
+        return problem_response(
+            503,
+            "database_busy",
+            "the database is busy; retry shortly",
+            headers={"Retry-After": "1"},
+        )
     if not (isinstance(exc, DBAPIError) and exc.connection_invalidated):
         raise exc
     log.warning("database_connection_lost", error=type(exc.orig).__name__)

@@ -192,11 +192,16 @@ class JobRunner:
         await asyncio.gather(
             _wait(self._loops, LOOP_STOP_SECONDS),
             _wait(self._executions, self.config.shutdown_grace_seconds),
-            asyncio.gather(*self._background, return_exceptions=True),
+            # Bounded: taskiq's receiver, cancelled while a Redis read is in flight, finishes
+            # that read under a shield, and under load it was seen never to return.
+            _wait(self._background, LOOP_STOP_SECONDS),
         )
         for task in list(self._loops):
             task.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        await _wait(self._loops, LOOP_STOP_SECONDS)
+        stuck = [task for task in (*self._background, *self._loops) if not task.done()]
+        if stuck:
+            log.warning("job runner tasks did not stop; left behind", count=len(stuck))
         phases["grace"] = time.monotonic() - started
         leftovers = list(self._executions)
         for task in leftovers:
