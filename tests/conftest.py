@@ -196,7 +196,9 @@ def application(settings: Settings) -> FastAPI:
 async def app(application: FastAPI) -> AsyncIterator[FastAPI]:
     # State lives on the application object itself (app.state), so tests get the FastAPI app,
     # running, rather than asgi-lifespan's wrapper.
-    async with LifespanManager(application):
+    # The lifespan does real work (database, job runner, OpenAPI warm-up): on a loaded machine
+    # asgi-lifespan's 5 s default was seen to run out once; a real hang still fails at 30 s.
+    async with LifespanManager(application, startup_timeout=30, shutdown_timeout=30):
         yield application
 
 

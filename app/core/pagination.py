@@ -9,10 +9,15 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Annotated, Any, Generic, TypeVar
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Any, Generic, Protocol, TypeVar
 
 from fastapi import Depends, Query
 from pydantic import BaseModel
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.orm import InstrumentedAttribute
 
 from app.core.errors import InvalidInput
 
@@ -60,3 +65,54 @@ def page_params(
 
 
 PageParamsDep = Annotated[PageParams, Depends(page_params)]
+
+
+# --- newest first: keyset pages over (created_at, uuid id), both descending --------------------
+
+
+class Dated(Protocol):
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def id(self) -> uuid.UUID: ...
+
+
+Row = TypeVar("Row", bound=Dated)
+
+
+def newest_first(
+    query: Select[Any],
+    created_at: InstrumentedAttribute[datetime],
+    row_id: InstrumentedAttribute[uuid.UUID],
+    page: PageParams,
+) -> Select[Any]:
+    """`query` ordered newest first, from just after the page's cursor, one row more than the
+    page holds (so `next_page` knows whether another page follows). The id breaks ties between
+    rows created in the same microsecond."""
+    query = query.order_by(created_at.desc(), row_id.desc()).limit(page.limit + 1)
+    if page.cursor is None:
+        return query
+    at, last_id = _position(page.cursor)
+    return query.where(or_(created_at < at, and_(created_at == at, row_id < last_id)))
+
+
+def next_page(rows: Sequence[Row], page: PageParams) -> tuple[Sequence[Row], str | None]:
+    """The page's items and the cursor of the next page (None on the last page)."""
+    items = rows[: page.limit]
+    if len(rows) <= page.limit:
+        return items, None
+    last = items[-1]
+    return items, encode_cursor({"at": last.created_at.isoformat(), "id": str(last.id)})
+
+
+def _position(cursor: dict[str, Any]) -> tuple[datetime, uuid.UUID]:
+    at, last_id = cursor.get("at"), cursor.get("id")
+    try:
+        if not isinstance(at, str) or not isinstance(last_id, str):
+            raise ValueError("cursor fields are strings")
+        created_at = datetime.fromisoformat(at)
+        if created_at.tzinfo is None:
+            raise ValueError("cursor time is not aware")
+        return created_at, uuid.UUID(last_id)
+    except ValueError as exc:
+        raise InvalidInput("cursor is not valid", code="invalid_cursor") from exc

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import utcnow
-from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.errors import Conflict, NotFound
 from app.core.jobs import CANCELLED, QUEUED, RUNNING, Job
-from app.core.pagination import PageParams, encode_cursor
+from app.core.pagination import PageParams, newest_first, next_page
 
 
 def _not_found(job_id: uuid.UUID) -> NotFound:
@@ -34,40 +33,12 @@ async def list_jobs(
     session: AsyncSession, page: PageParams, *, user_id: int, status: str | None = None
 ) -> tuple[Sequence[Job], str | None]:
     """The caller's jobs, newest first."""
-    query = (
-        select(Job)
-        .where(Job.user_id == user_id)
-        .order_by(Job.created_at.desc(), Job.id.desc())
-        .limit(page.limit + 1)
-    )
+    query = select(Job).where(Job.user_id == user_id)
     if status is not None:
         query = query.where(Job.status == status)
-    if page.cursor is not None:
-        created_at, last_id = _parse_cursor(page.cursor)
-        query = query.where(
-            or_(
-                Job.created_at < created_at,
-                and_(Job.created_at == created_at, Job.id < last_id),
-            )
-        )
-    rows = (await session.scalars(query)).all()
+    rows = (await session.scalars(newest_first(query, Job.created_at, Job.id, page))).all()
     await session.commit()
-    items, more = rows[: page.limit], len(rows) > page.limit
-    if not more:
-        return items, None
-    last = items[-1]
-    return items, encode_cursor({"created_at": last.created_at.isoformat(), "id": str(last.id)})
-
-
-def _parse_cursor(cursor: dict[str, object]) -> tuple[datetime, uuid.UUID]:
-    try:
-        created_at = datetime.fromisoformat(str(cursor["created_at"]))
-        last_id = uuid.UUID(str(cursor["id"]))
-    except (KeyError, ValueError) as exc:
-        raise InvalidInput("cursor is not valid", code="invalid_cursor") from exc
-    if created_at.tzinfo is None:
-        raise InvalidInput("cursor is not valid", code="invalid_cursor")
-    return created_at, last_id
+    return next_page(rows, page)
 
 
 async def cancel_job(session: AsyncSession, job: Job) -> Job:

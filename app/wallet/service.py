@@ -13,10 +13,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 import structlog
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import READ_ONLY, utcnow
@@ -24,7 +23,7 @@ from app.core.errors import AppError, BadRequest, InvalidInput, NotFound
 from app.core.idempotency import IdempotentRequest
 from app.core.jobs import enqueue
 from app.core.money import format_minor
-from app.core.pagination import PageParams, encode_cursor
+from app.core.pagination import PageParams, newest_first, next_page
 from app.users.models import User
 from app.wallet import idempotency
 from app.wallet.cards import Card
@@ -344,42 +343,17 @@ async def list_transactions(
     session: AsyncSession, user_id: int, page: PageParams
 ) -> tuple[Sequence[Transaction], str | None]:
     """A page of the user's transactions, newest first (created_at, then id, descending)."""
-    query = (
-        select(Transaction)
-        .where(Transaction.user_id == user_id)
-        .order_by(Transaction.created_at.desc(), Transaction.id.desc())
-        .limit(page.limit + 1)
+    query = newest_first(
+        select(Transaction).where(Transaction.user_id == user_id),
+        Transaction.created_at,
+        Transaction.id,
+        page,
     )
-    if page.cursor is not None:
-        created_at, tx_id = _decode_position(page.cursor)
-        query = query.where(
-            or_(
-                Transaction.created_at < created_at,
-                and_(Transaction.created_at == created_at, Transaction.id < tx_id),
-            )
-        )
     # One autocommit read: no transaction, no lock.
     await session.connection(execution_options=READ_ONLY)
     rows = (await session.scalars(query)).all()
     await session.commit()
-    items, more = rows[: page.limit], len(rows) > page.limit
-    if not more:
-        return items, None
-    last = items[-1]
-    return items, encode_cursor({"at": last.created_at.isoformat(), "id": str(last.id)})
-
-
-def _decode_position(cursor: dict[str, object]) -> tuple[datetime, uuid.UUID]:
-    at, tx_id = cursor.get("at"), cursor.get("id")
-    try:
-        if not isinstance(at, str) or not isinstance(tx_id, str):
-            raise ValueError("cursor fields are strings")
-        created_at = datetime.fromisoformat(at)
-        if created_at.tzinfo is None:
-            raise ValueError("cursor time is not aware")
-        return created_at, uuid.UUID(tx_id)
-    except ValueError as exc:
-        raise InvalidInput("cursor is not valid", code="invalid_cursor") from exc
+    return next_page(rows, page)
 
 
 async def get_transaction(
