@@ -39,7 +39,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Gauge
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, true, update
 from sqlalchemy.exc import SQLAlchemyError
 from taskiq import AsyncBroker, Context, InMemoryBroker, TaskiqDepends
 from taskiq.acks import AcknowledgeType
@@ -73,7 +73,10 @@ TASK_NAME = "app.jobs.run"
 STREAM_NAME = "app:jobs"
 CONSUMER_GROUP = "app-workers"
 # A check that takes longer than this counts as "Redis is down" for enqueue.
-REDIS_CHECK_TIMEOUT_SECONDS = 2.0
+REDIS_CHECK_TIMEOUT_SECONDS = 5.0
+# Broker start-up and shutdown: bounded, so a Redis that never answers cannot hold up the
+# service's start (and its readiness answers) or its exit.
+BROKER_LIFECYCLE_TIMEOUT_SECONDS = 2.0
 # At stop, the housekeeping loops get this long to finish their round before being cancelled.
 LOOP_STOP_SECONDS = 2.0
 # Progress is written at most this often (and always at 100).
@@ -133,6 +136,9 @@ class JobRunner:
         self._executions: set[asyncio.Task[Any]] = set()
         self._background: set[asyncio.Task[Any]] = set()
         self._unkicked: set[uuid.UUID] = set()
+        # Jobs running in this process right now: alive by definition, whatever their lease
+        # says (on SQLite a long job's own write transaction can hold up its lease renewals).
+        self._running: set[uuid.UUID] = set()
         self._stopping = False
         # Set by stop(): the housekeeping loops finish the round they are in and return, rather
         # than being cancelled in the middle of a database transaction.
@@ -154,7 +160,7 @@ class JobRunner:
         try:
             # Bounded: a Redis that accepts connections and never answers must not hold up the
             # service's start-up (and its health checks) forever.
-            async with asyncio.timeout(REDIS_CHECK_TIMEOUT_SECONDS):
+            async with asyncio.timeout(BROKER_LIFECYCLE_TIMEOUT_SECONDS):
                 await self.broker.startup()
         except Exception as exc:
             # Redis down at start-up: serve anyway (enqueue answers 503 until it is back).
@@ -211,7 +217,7 @@ class JobRunner:
             await asyncio.gather(*leftovers, return_exceptions=True)
         phases["put_back"] = time.monotonic() - started
         try:
-            async with asyncio.timeout(REDIS_CHECK_TIMEOUT_SECONDS):
+            async with asyncio.timeout(BROKER_LIFECYCLE_TIMEOUT_SECONDS):
                 await self.broker.shutdown()
         except Exception as exc:
             log.warning("job broker shutdown failed", error=repr(exc))
@@ -347,6 +353,7 @@ class JobRunner:
                 await session.execute(
                     select(Job.id, Job.attempts, Job.max_attempts, Job.kind)
                     .where(Job.status == RUNNING, Job.lease_until < now)
+                    .where(Job.id.not_in(self._running) if self._running else true())
                     .limit(200)
                 )
             ).all()
@@ -458,7 +465,11 @@ class JobRunner:
                     return
                 if job is None:
                     return  # cancelled, finished, running elsewhere, or not due yet
-                await self._run(job)
+                self._running.add(job.id)
+                try:
+                    await self._run(job)
+                finally:
+                    self._running.discard(job.id)
         finally:
             self._executions.discard(current)
 
