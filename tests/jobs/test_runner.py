@@ -247,7 +247,9 @@ async def test_cancelling_a_running_job_stops_it(
 
 async def test_shutdown_gives_a_grace_period_then_queues_again(settings: Settings) -> None:
     first = await another_app(settings)
-    async with LifespanManager(first):
+    # Shutdown here is the grace period (2 s), then putting the stuck job back and closing the
+    # broker: more than asgi-lifespan's 5 s default on a loaded machine, and bounded anyway.
+    async with LifespanManager(first, shutdown_timeout=15):
         quick = await enqueue_in(first, "tests.slow", seconds=0.4, steps=2)
         stuck = await enqueue_in(first, "tests.slow", seconds=30, steps=300)
         await wait_until(first, stuck, until=lambda job: job.status == "running")
@@ -255,7 +257,7 @@ async def test_shutdown_gives_a_grace_period_then_queues_again(settings: Setting
     # Both were running at shutdown. The quick one finished within the grace period (2 s);
     # the other was cancelled and put back, its attempt not counted.
     second = await another_app(settings)
-    async with LifespanManager(second):
+    async with LifespanManager(second, shutdown_timeout=15):
         finished = await read_job(second, quick)
         put_back = await read_job(second, stuck)
         assert finished is not None
