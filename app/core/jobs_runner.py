@@ -211,7 +211,10 @@ class JobRunner:
         phases["grace"] = time.monotonic() - started
         leftovers = list(self._executions)
         for task in leftovers:
-            task.cancel()
+            # A job already cancelled (with the taskiq receiver) is putting itself back to
+            # queued: a second cancel would interrupt that write and leave it `running`.
+            if not task.cancelling():
+                task.cancel()
         if leftovers:
             log.warning("running jobs cancelled at shutdown, queued again", count=len(leftovers))
             await asyncio.gather(*leftovers, return_exceptions=True)

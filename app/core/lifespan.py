@@ -4,6 +4,7 @@ shutdown, in reverse order, the database engine last. Nothing connects at import
 from __future__ import annotations
 
 import mimetypes
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -24,6 +25,16 @@ from app.core.settings import Settings
 from app.core.storage import open_storage
 
 StartupHook = Callable[[FastAPI], Awaitable[None]]
+
+# Pydantic builds a model's schema lazily and not thread-safely: two apps in one process (tests,
+# `expose` next to the app) warming their OpenAPI at once in two threads share the same models.
+_OPENAPI_LOCK = threading.Lock()
+
+
+def _build_openapi(app: FastAPI) -> None:
+    with _OPENAPI_LOCK:
+        app.openapi()
+
 
 log = structlog.get_logger("app.lifespan")
 
@@ -72,7 +83,7 @@ def make_lifespan(
             # Built once here, in a worker thread: the first /openapi.json (schema generation)
             # and the first static docs asset (the MIME tables) would otherwise do that blocking
             # work on the event loop.
-            await anyio.to_thread.run_sync(app.openapi)
+            await anyio.to_thread.run_sync(_build_openapi, app)
             await anyio.to_thread.run_sync(mimetypes.init)
 
             # Jobs run (embedded) or are handed to Redis from here; stopped before the engine
