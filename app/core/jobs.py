@@ -33,6 +33,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from app.core.db import Base, utcnow
 from app.core.errors import ServiceUnavailable
+from app.core.storage import Storage, open_storage
 
 if TYPE_CHECKING:
     import httpx
@@ -306,7 +307,7 @@ class JobContext:
     mailer: Mailer
     sessionmaker: async_sessionmaker[AsyncSession]
     _progress: Callable[[int], Awaitable[None]]
-    _storage: Any = None
+    _storage: Storage | None = None
     result_key: str | None = None
 
     def session(self) -> AsyncSession:
@@ -327,12 +328,9 @@ class JobContext:
         return self.result_key
 
     @property
-    def storage(self) -> Any:
-        """The file storage (app.core.storage), made from the settings when the process did not
-        hand one over."""
+    def storage(self) -> Storage:
+        """The file storage, made from the settings when the process did not hand one over."""
         if self._storage is None:
-            from app.core.storage import open_storage  # type: ignore[import-not-found,unused-ignore]
-
             self._storage = open_storage(self.settings)
         return self._storage
 

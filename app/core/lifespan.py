@@ -94,7 +94,7 @@ def make_lifespan(
                 db=db,
                 http=http,
                 mailer=app.state.mailer,
-                storage=getattr(app.state, "storage", None),
+                storage=app.state.storage,
                 role=getattr(app.state, "job_runner_role", None),
                 config=getattr(app.state, "job_runner_config", None),
                 metrics_registry=metrics.registry,

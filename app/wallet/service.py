@@ -160,29 +160,6 @@ async def _credit(session: AsyncSession, user_id: int, amount_minor: int) -> int
     return result.scalar_one_or_none()
 
 
-async def add_credit(
-    session: AsyncSession, *, user_id: int, amount_minor: int, description: str | None = None
-) -> Transaction:
-    """Credit a balance with an `import_credit` ledger row, in the caller's transaction (the
-    caller commits: an import credits many users in one transaction)."""
-    if amount_minor <= 0:
-        raise InvalidInput("a credit must be positive", code="invalid_amount")
-    balance = await _credit(session, user_id, amount_minor)
-    if balance is None:
-        raise NotFound(f"user {user_id} not found", code="user_not_found")
-    tx = Transaction(
-        id=uuid.uuid4(),
-        user_id=user_id,
-        kind=TransactionKind.IMPORT_CREDIT,
-        amount_minor=amount_minor,
-        balance_after_minor=balance,
-        description=description,
-        created_at=utcnow(),
-    )
-    session.add(tx)
-    return tx
-
-
 # --- payments ------------------------------------------------------------------------------
 
 
