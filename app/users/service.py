@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import bindparam, delete, select
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
-from app.core.db import READ_ONLY
+from app.core.db import HotRead
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.core.money import format_minor
 from app.core.pagination import PageParams, encode_cursor
@@ -22,31 +22,23 @@ SUPERUSER_ONLY_FIELDS = frozenset({"is_active", "is_superuser"})
 MAX_ID = 2**63 - 1  # BIGINT
 
 
-# The columns of `users`, read with Core: no session, no identity map, no ORM loading.
-_USER_BY_ID = select(User.__table__).where(User.__table__.c.id == bindparam("user_id"))
+# The columns of `users`, read with no session, no identity map and no ORM loading.
+_USER_BY_ID = HotRead(select(User.__table__).where(User.__table__.c.id == bindparam("user_id")))
 
 
 async def load_user_snapshot(engine: AsyncEngine, user_id: int) -> User | None:
     """The hot path of every authenticated request: one autocommit read (one round trip, no
-    BEGIN/COMMIT), on a connection of its own that goes straight back to the pool.
+    BEGIN/COMMIT) on a connection that goes straight back to the pool (see `HotRead`).
 
     The result is a *detached* `User`: readable everywhere, and a service that changes it
     attaches it with `session.add(user)` first. Without pool pre-ping, this read is also the
-    request's liveness check: a connection that died (a database restart) invalidates the pool
-    and the read is retried once on a fresh connection, which is safe for a plain SELECT.
+    request's liveness check: a dead connection is discarded and the read retried once on a
+    fresh one, which is safe for a plain SELECT.
     """
-    for attempt in (1, 2):
-        try:
-            async with engine.connect() as conn:
-                await conn.execution_options(**READ_ONLY)
-                row = (await conn.execute(_USER_BY_ID, {"user_id": user_id})).first()
-            break
-        except DBAPIError as exc:
-            if not exc.connection_invalidated or attempt == 2:
-                raise
+    row = await _USER_BY_ID.one_or_none(engine, user_id=user_id)
     if row is None:
         return None
-    user = User(**row._mapping)
+    user = User(**row)
     make_transient_to_detached(user)
     return user
 
