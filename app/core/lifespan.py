@@ -3,6 +3,7 @@ shutdown, in reverse order, the database engine last. Nothing connects at import
 
 from __future__ import annotations
 
+import gc
 import mimetypes
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -21,7 +22,7 @@ from app.core.jobs_runner import open_job_runner
 from app.core.observability import Metrics, configure_logging
 from app.core.ratelimit import RateLimiter
 from app.core.security import PasswordHasher
-from app.core.settings import Settings
+from app.core.settings import Environment, Settings
 from app.core.storage import open_storage
 
 StartupHook = Callable[[FastAPI], Awaitable[None]]
@@ -37,6 +38,17 @@ def _build_openapi(app: FastAPI) -> None:
 
 
 log = structlog.get_logger("app.lifespan")
+
+
+async def _freeze_startup_objects() -> None:
+    """Modules, routes, schemas and pools live as long as the process: move them out of the
+    garbage collector's way. Under load, request objects that outlive a young collection fill
+    the old generation fast, and every full collection then re-scanned the ~150,000 start-up
+    objects: 10 % of the CPU and pauses of 150 ms at 256 connections (bench/README.md).
+    Not in tests: one process builds hundreds of apps there, and frozen garbage is never freed.
+    """
+    await anyio.to_thread.run_sync(gc.collect)  # don't freeze start-up garbage with the rest
+    gc.freeze()
 
 
 def make_lifespan(
@@ -104,6 +116,8 @@ def make_lifespan(
             for hook in startup_hooks:
                 await hook(app)
 
+            if settings.environment is not Environment.TEST:
+                await _freeze_startup_objects()
             log.info("started", environment=settings.environment, database=db.engine.dialect.name)
             yield
             log.info("stopping")
