@@ -263,8 +263,8 @@ class HotRead:
     On asyncpg it borrows a connection from SQLAlchemy's pool (`engine.raw_connection()`: the
     same pool, limits, fairness, recycling and metrics as everything else) and runs the
     statement, compiled once, on the driver. That skips the async `Connection` wrapper, the
-    execution context and the result machinery: on `GET /users/me` the read went from about
-    600 to about 170 microseconds of CPU (bench/README.md). Any error there discards the
+    execution context and the result machinery, which cost more than the query itself
+    (`python -m bench.hot_read`; figures in bench/README.md). Any error there discards the
     connection and runs the read again through Core, so a dead connection or a database error
     ends exactly as on every other path: SQLAlchemy invalidates the pool and the read retries
     once on a fresh connection; anything else is a `DBAPIError` (a 503 or a 500 problem).
