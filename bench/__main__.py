@@ -27,7 +27,16 @@ from pathlib import Path
 from typing import Any
 
 from bench import database, report
-from bench.runner import ROOT, Server, free_port, reference_server, run_wrk, service_server
+from bench.runner import (
+    ROOT,
+    Server,
+    free_port,
+    reference_server,
+    run_wrk,
+    server_latency_buckets,
+    server_p99_bound,
+    service_server,
+)
 
 DESCRIPTION = "Load benchmark: GET /api/v1/users/me, the service against a raw-asyncpg app."
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/bench_fpp"
@@ -179,7 +188,9 @@ class Bench:
             self._check_same_body(case, body)
             run_wrk(server.url, self.tokens_file, WARMUP_CONNECTIONS, WARMUP_SECONDS)
             sessions_before = asyncio.run(database.sessions_opened(self.args.database_url))
+            latency_before = server_latency_buckets(server.url)
             result = run_wrk(server.url, self.tokens_file, conns, duration_s)
+            latency_after = server_latency_buckets(server.url)
             sessions_after = asyncio.run(database.sessions_opened(self.args.database_url))
         finally:
             server.stop()
@@ -198,6 +209,11 @@ class Bench:
             # The measuring connection itself is one of the sessions counted "after".
             "new_pg_sessions": max(0, sessions_after - sessions_before - 1),
             "log_warnings": dict(counts),
+            "server_p99_le_s": (
+                server_p99_bound(latency_before, latency_after)
+                if latency_before is not None and latency_after is not None
+                else None
+            ),
             **result,
         }
         with self.results_file.open("a") as out:
@@ -206,7 +222,12 @@ class Bench:
             f"  {phase} R{round_no} {case:<9} c={conns:<5} {result['rps']:>9,.0f} req/s  "
             f"p50 {result['latency_p50_us'] / 1000:.1f} ms  "
             f"p99 {result['latency_p99_us'] / 1000:.1f} ms  "
-            f"non-2xx {result['non_2xx']}  timeouts {result['socket_timeout']}  "
+            + (
+                f"(in the app: p99 <= {record['server_p99_le_s']:g} s)  "
+                if record["server_p99_le_s"] is not None
+                else ""
+            )
+            + f"non-2xx {result['non_2xx']}  timeouts {result['socket_timeout']}  "
             f"log warnings {sum(counts.values())}",
             flush=True,
         )

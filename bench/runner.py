@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -156,6 +157,42 @@ def reference_server(port: int, dsn: str, secret: str, log_path: Path) -> Server
         "warning",
     ]
     return Server("reference", command, env, port, log_path)
+
+
+_LATENCY_BUCKET = re.compile(
+    r'^http_request_duration_seconds_bucket\{le="([^"]+)",method="GET",route="'
+    + re.escape(USERS_ME)
+    + r'"\} (\S+)$'
+)
+
+
+def server_latency_buckets(url: str) -> dict[float, float] | None:
+    """The service's own latency histogram for GET /users/me (cumulative count per bucket bound,
+    from GET /metrics); None for a server without one (the reference)."""
+    try:
+        with urllib.request.urlopen(url + "/metrics", timeout=5) as response:  # noqa: S310
+            text = response.read().decode()
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return None
+    buckets = {}
+    for line in text.splitlines():
+        match = _LATENCY_BUCKET.match(line)
+        if match:
+            buckets[float(match.group(1))] = float(match.group(2))  # "+Inf" parses as inf
+    return buckets or None
+
+
+def server_p99_bound(before: dict[float, float], after: dict[float, float]) -> float | None:
+    """The smallest bucket bound that holds 99 % of the requests served between two scrapes:
+    the server's p99 (middleware start to end) rounded up to a bucket. Far below wrk's p99, it
+    says the wait was outside the app."""
+    total = after[float("inf")] - before.get(float("inf"), 0.0)
+    if total <= 0:
+        return None
+    for bound in sorted(after):
+        if after[bound] - before.get(bound, 0.0) >= 0.99 * total:
+            return bound
+    return None
 
 
 def _cpu_times() -> dict[str, tuple[int, int]]:
