@@ -25,6 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from app.core.db import FairAsyncQueuePool
 from app.core.settings import Settings
 from app.main import create_app
 from app.migrate import upgrade
@@ -166,6 +167,13 @@ def _allow_known_safe(bb: BlockBuster) -> None:
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return make_settings(database_url)
+
+
+def pool_of(engine: AsyncEngine) -> FairAsyncQueuePool:
+    """The engine's pool, typed: every engine of the app is built on `FairAsyncQueuePool`."""
+    pool = engine.pool
+    assert isinstance(pool, FairAsyncQueuePool)
+    return pool
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.db import HotRead, UTCDateTime, create_engine
 from app.users.models import User
-from tests.conftest import make_settings, require_postgres
+from tests.conftest import make_settings, pool_of, require_postgres
 
 USERS = User.__table__
 USER_BY_ID = HotRead(select(USERS).where(USERS.c.id == bindparam("user_id")))
@@ -72,12 +72,12 @@ async def test_gives_the_row_core_gives(engine: AsyncEngine) -> None:
     # Aware UTC datetimes on both drivers, as UTCDateTime gives them through Core.
     assert row["created_at"].utcoffset().total_seconds() == 0
     assert isinstance(USERS.c.created_at.type, UTCDateTime)
-    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert pool_of(engine).checkedout() == 0
 
 
 async def test_missing_row_is_none(engine: AsyncEngine) -> None:
     assert await USER_BY_ID.one_or_none(engine, user_id=2**62) is None
-    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert pool_of(engine).checkedout() == 0
 
 
 async def test_every_pooled_connection_dead_still_reads(
@@ -91,7 +91,7 @@ async def test_every_pooled_connection_dead_still_reads(
 
     assert row is not None
     assert row["email"] == "restart@example.com"
-    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert pool_of(engine).checkedout() == 0
 
 
 async def test_a_database_error_is_a_dbapi_error_and_the_pool_stays_clean(
@@ -110,7 +110,7 @@ async def test_a_database_error_is_a_dbapi_error_and_the_pool_stays_clean(
     # It failed on the driver first (that connection discarded), then through Core.
     assert [type(exc).__name__ for exc in invalidated] == ["DivisionByZeroError"]
 
-    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert pool_of(engine).checkedout() == 0
     user_id = await add_user(engine, "after-error@example.com")
     assert await USER_BY_ID.one_or_none(engine, user_id=user_id) is not None
 
@@ -125,6 +125,6 @@ async def test_a_cancelled_read_hands_its_connection_back(engine: AsyncEngine) -
     with pytest.raises(asyncio.CancelledError):
         await task
 
-    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert pool_of(engine).checkedout() == 0
     user_id = await add_user(engine, "after-cancel@example.com")
     assert await USER_BY_ID.one_or_none(engine, user_id=user_id) is not None

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.core.db import FairAsyncQueuePool, create_engine
-from tests.conftest import make_settings
+from app.core.db import create_engine
+from tests.conftest import make_settings, pool_of
 
 POOL_SIZE = 2
 MAX_OVERFLOW = 3
@@ -28,12 +28,6 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
         yield engine
     finally:
         await engine.dispose()
-
-
-def pool_of(engine: AsyncEngine) -> FairAsyncQueuePool:
-    pool = engine.pool
-    assert isinstance(pool, FairAsyncQueuePool)
-    return pool
 
 
 def count_connects(engine: AsyncEngine) -> list[object]:
