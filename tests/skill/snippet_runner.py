@@ -48,7 +48,7 @@ def child(job: dict[str, str]) -> int:
         if job["kind"] == "pytest":  # its own interpreter: pytest wants to import plugins itself
             arguments = ["-m", "pytest", "-q", "-W", "error", "-p", "no:randomly"]
             arguments += ["-p", "no:cacheprovider", "-p", "no:xdist", "-c", "pytest.ini"]
-            os.execv(sys.executable, [sys.executable, *arguments, job["file"]])
+            os.execv(sys.executable, [sys.executable, *arguments, job["file"]])  # noqa: S606
         runpy.run_path(job["file"], run_name="__main__")
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else 1

@@ -1,7 +1,7 @@
 """Every fenced ``python`` block of the skill is checked, the way the comment above it declares:
 
     <!-- snippet: run -->                 a complete program: run with `python -W error`, exit 0
-    <!-- snippet: pytest -->              a complete test module: pytest (strict asyncio mode) passes
+    <!-- snippet: pytest -->              a test module: pytest (strict asyncio mode) passes
     <!-- snippet: excerpt app/x.py -->    the block is in that file of this repository, verbatim
                                           (a uniformly indented copy counts: a method, a body)
     <!-- snippet: fails "text" -->        a deliberately wrong "before": exits non-zero (warnings
@@ -130,9 +130,7 @@ def test_snippet(
         assert source.is_file(), f"{where}: excerpt of {block.arg}, which does not exist"
         text = source.read_text(encoding="utf-8")
         excerpt = textwrap.dedent(block.code)
-        found = any(
-            textwrap.indent(excerpt, " " * width) in text for width in range(0, 17, 4)
-        )
+        found = any(textwrap.indent(excerpt, " " * width) in text for width in range(0, 17, 4))
         assert found, f"{where}: no longer verbatim in {block.arg}"
         return
     returncode, output = results[block.id]["returncode"], results[block.id]["output"]
