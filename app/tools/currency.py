@@ -1,6 +1,6 @@
 """Currency conversion at the day's reference rate, from a public exchange-rate API.
 
-Originally written with `requests` (docs/patterns/06-sync-to-async.md shows that version);
+Originally written with `requests` (the skill's reference page 06-sync-to-async.md tells how);
 this is the async one: the shared `httpx.AsyncClient` is passed in (the app injects its pooled
 client, made in the lifespan), so waiting for the network never blocks the event loop and no
 connection is opened per call.
