@@ -46,8 +46,10 @@ def child(job: dict[str, str]) -> int:
     warnings.simplefilter("error")
     try:
         if job["kind"] == "pytest":  # its own interpreter: pytest wants to import plugins itself
-            arguments = ["-m", "pytest", "-q", "-W", "error", "-p", "no:randomly"]
-            arguments += ["-p", "no:cacheprovider", "-p", "no:xdist", "-c", "pytest.ini"]
+            # Only pytest-asyncio: the other plugins installed here are this suite's business.
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+            arguments = ["-m", "pytest", "-q", "-W", "error", "-p", "pytest_asyncio.plugin"]
+            arguments += ["-p", "no:cacheprovider", "-c", "pytest.ini"]
             os.execv(sys.executable, [sys.executable, *arguments, job["file"]])  # noqa: S606
         runpy.run_path(job["file"], run_name="__main__")
     except SystemExit as exit_:

@@ -93,13 +93,23 @@ def prepare(block: Block, workdir: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    """Every program of the skill, run once by `snippet_runner.py` (forked, in parallel)."""
+def results(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, dict[str, Any]]:
+    """The selected programs of the skill, run once by `snippet_runner.py` (forked, in
+    parallel). Under pytest-xdist each worker sees every item, so each runs them all."""
+    selected = {
+        item.callspec.params["block"].id
+        for item in request.session.items
+        if isinstance(item, pytest.Function)
+        and hasattr(item, "callspec")
+        and "block" in item.callspec.params
+    }
     root = tmp_path_factory.mktemp("snippets")
     jobs = [
         prepare(block, root / f"b{number}")
         for number, block in enumerate(BLOCKS)
-        if block.kind in EXECUTED
+        if block.kind in EXECUTED and block.id in selected
     ]
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("PYTHONPATH", None)  # a program sees the installed packages, not this repository
