@@ -177,13 +177,25 @@ def test_every_page_has_blocks_and_every_reference_is_linked() -> None:
     assert len(BLOCKS) > 0
 
 
+def heading_anchors(page: Path) -> set[str]:
+    """GitHub's anchors for the page's headings (code blocks left out)."""
+    text = re.sub(r"^```.*?^```", "", page.read_text(encoding="utf-8"), flags=re.M | re.S)
+    headings = re.findall(r"^#+ (.*)$", text, re.M)
+    return {
+        re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-") for heading in headings
+    }
+
+
 def test_relative_links_resolve() -> None:
-    """Every relative link of the skill points at a file or folder that exists."""
-    link = re.compile(r"\]\((?!https?:|#|mailto:)([^)#\s]+)(?:#[^)]*)?\)")
-    broken = [
-        f"{page.relative_to(ROOT)}: {target}"
-        for page in PAGES
-        for target in link.findall(page.read_text(encoding="utf-8"))
-        if not (page.parent / target).exists()
-    ]
+    """Every relative link of the skill points at a file or folder that exists, and every
+    `#anchor` into one of the skill's pages at a heading of that page."""
+    link = re.compile(r"\]\((?!https?:|mailto:)([^)#\s]*)(?:#([^)]*))?\)")
+    broken = []
+    for page in PAGES:
+        for target, anchor in link.findall(page.read_text(encoding="utf-8")):
+            path = page.parent / target if target else page
+            if not path.exists():
+                broken.append(f"{page.relative_to(ROOT)}: {target}")
+            elif anchor and path.suffix == ".md" and anchor not in heading_anchors(path):
+                broken.append(f"{page.relative_to(ROOT)}: {target}#{anchor}")
     assert not broken, "broken links:\n" + "\n".join(broken)
