@@ -170,7 +170,7 @@ def test_skill_frontmatter_and_size() -> None:
     assert len(body) < 500, f"SKILL.md body is {len(body)} lines"
 
 
-def test_every_page_has_blocks_and_every_reference_is_linked() -> None:
+def test_skill_md_links_every_reference() -> None:
     skill_md = (SKILL / "SKILL.md").read_text(encoding="utf-8")
     for page in PAGES[1:]:
         assert f"references/{page.name}" in skill_md, f"SKILL.md does not link {page.name}"
