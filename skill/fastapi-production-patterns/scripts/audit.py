@@ -69,6 +69,10 @@ ENGINE_FACTORIES = {
     "sqlalchemy.ext.asyncio.engine.create_async_engine",
     "sqlmodel.create_engine",
 }
+ASYNC_CLIENTS = {
+    f"redis.asyncio.{name}"
+    for name in ("Redis", "from_url", "Redis.from_url", "ConnectionPool", "ConnectionPool.from_url")
+} | {"httpx.AsyncClient", "aiohttp.ClientSession", "asyncpg.create_pool"}
 ROUTE_METHODS = {"get", "post", "put", "patch", "delete", "head", "options", "api_route"}
 NOT_ROUTERS = ("unittest", "mock", "pytest", "respx", "responses", "requests_mock")
 PYDANTIC_BASES = {
@@ -225,6 +229,11 @@ class Module:
                         self.globals[target.id] = value
             elif type(stmt).__name__ == "TypeAlias":  # `type X = ...` (3.12+)
                 self.globals[stmt.name.id] = stmt.value  # type: ignore[attr-defined]
+        self.toplevel = {
+            f.name: f
+            for f in self.tree.body
+            if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef)
+        }
         self.models: set[str] = set()
         for cls in self.classes:  # definition order: a subclass follows its base
             if any(self.is_model_base(base) for base in cls.bases):
@@ -245,12 +254,23 @@ class Module:
         """The qualified name when imported, else the name as written (`Depends` in a snippet)."""
         return self.qualname(node) or ast.unparse(node)
 
+    def makes(self, call: ast.Call, names: set[str]) -> bool:
+        """A call to one of `names`, directly or through a module-level wrapper that returns one."""
+        if self.qualname(call.func) in names:
+            return True
+        wrapper = self.toplevel.get(call.func.id) if isinstance(call.func, ast.Name) else None
+        return wrapper is not None and any(
+            isinstance(r, ast.Return)
+            and isinstance(r.value, ast.Call)
+            and self.qualname(r.value.func) in names
+            for r in self.walk_own(wrapper)
+        )
+
     def calls_to(self, names: set[str]) -> Iterator[ast.Call]:
         return (c for c in self.calls if self.qualname(c.func) in names)
 
     def is_builtin(self, name: str) -> bool:
-        defined = {f.name for f in self.functions if self.parents.get(f) is self.tree}
-        return name not in self.imports and name not in self.globals and name not in defined
+        return name not in self.imports and name not in self.globals and name not in self.toplevel
 
     def is_model_base(self, base: ast.expr) -> bool:
         base = base.value if isinstance(base, ast.Subscript) else base
@@ -395,7 +415,18 @@ def words(name: str) -> set[str]:
     "create it in the lifespan, store it on app.state, dispose it at shutdown",
 )
 def engine_at_import(m: Module) -> Iterable[ast.AST]:
-    return (c for c in m.calls_to(ENGINE_FACTORIES) if m.at_import_time(c))
+    return (c for c in m.calls if m.at_import_time(c) and m.makes(c, ENGINE_FACTORIES))
+
+
+@rule(
+    "FPP107",
+    "async-client-at-import",
+    "async client or pool created at import: its connections bind to the first event loop that "
+    "uses them (tests, reloads) and nothing closes it",
+    "create it in the lifespan and close it there (`await client.aclose()`)",
+)
+def async_client_at_import(m: Module) -> Iterable[ast.AST]:
+    return (c for c in m.calls if m.at_import_time(c) and m.makes(c, ASYNC_CLIENTS))
 
 
 @rule(
@@ -1074,12 +1105,28 @@ def override_drops_cleanup(m: Module) -> Iterable[ast.AST]:
             m.is_generator(local[key_name]) if key_name in local else key_name in yield_deps
         )
         value = node.value
-        returns = isinstance(value, ast.Lambda) or (
-            isinstance(value, ast.Name)
-            and value.id in local
-            and not m.is_generator(local[value.id])
+        override = local.get(value.id) if isinstance(value, ast.Name) else value
+        if not (
+            key_yields and isinstance(override, ast.Lambda | ast.FunctionDef | ast.AsyncFunctionDef)
+        ):
+            continue
+        if isinstance(override, ast.Lambda):
+            returned = [override.body]
+        elif m.is_generator(override):
+            continue
+        else:
+            returned = [
+                r.value for r in m.walk_own(override) if isinstance(r, ast.Return) and r.value
+            ]
+        # Handing over a fixture's own session (a parameter of the enclosing fixture) is fine:
+        # the fixture does the cleanup.
+        owners = m.scope_of(override)
+        fixture_values = (
+            {a.arg for a in ast.walk(owners.args) if isinstance(a, ast.arg)}
+            if isinstance(owners, ast.FunctionDef | ast.AsyncFunctionDef)
+            else set()
         )
-        if key_yields and returns:
+        if not all(isinstance(r, ast.Name) and r.id in fixture_values for r in returned):
             yield value
 
 
@@ -1345,7 +1392,7 @@ def audit_source(
             line, col = getattr(node, "lineno", 1), getattr(node, "col_offset", 0) + 1
             if not silenced(module.lines, line, rule_.code):
                 findings.append(Finding(path, line, col, rule_.code, rule_.message, rule_.fix))
-    return findings, module.has_patch_routes
+    return sorted(findings, key=lambda f: (f.line, f.col, f.code)), module.has_patch_routes
 
 
 def selector(select: str | None, ignore: str | None) -> Callable[[str], bool]:
@@ -1370,7 +1417,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list-rules", action="store_true", help="print the rules and exit")
     args = parser.parse_args(argv)
     if args.list_rules:
-        for r in RULES.values():
+        for r in sorted(RULES.values(), key=lambda r: r.code):
             overlap = f" [ruff also: {r.ruff}]" if r.ruff else ""
             print(f"{r.code} {r.name}: {r.message}{overlap}\n    fix: {r.fix}")
         return 0

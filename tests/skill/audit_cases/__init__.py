@@ -15,6 +15,26 @@ engine = make("postgresql+asyncpg://db/app", pool_pre_ping=True)  # <- FPP101
 
 class Holder:
     engine = sqlalchemy.create_engine("postgresql://db/app", pool_pre_ping=True)  # <- FPP101
+
+def make_engine(url):
+    return make(url, pool_pre_ping=True)
+
+default_engine = make_engine(URL)  # <- FPP101
+""",
+    ],
+    "FPP107": [
+        """
+import httpx
+import redis.asyncio as aioredis
+from redis.asyncio import ConnectionPool
+
+http = httpx.AsyncClient(timeout=10)  # <- FPP107
+pool = ConnectionPool.from_url("redis://localhost")  # <- FPP107
+
+def get_redis():
+    return aioredis.Redis(connection_pool=pool)
+
+redis = get_redis()  # <- FPP107
 """,
     ],
     "FPP102": [
@@ -488,6 +508,27 @@ if __name__ == "__main__":
     create_async_engine("sqlite+aiosqlite://")
 """,
     ],
+    "FPP107": [
+        """
+import httpx
+import redis
+import redis.asyncio as aioredis
+from contextlib import asynccontextmanager
+
+sync_client = redis.Redis()  # sync: no event loop to bind to (FPP204 covers its use in async)
+
+def get_redis():
+    return aioredis.Redis()
+
+@asynccontextmanager
+async def lifespan(app):
+    async with httpx.AsyncClient() as client:
+        app.state.http = client
+        app.state.redis = get_redis()
+        yield
+        await app.state.redis.aclose()
+""",
+    ],
     "FPP102": [
         """
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -904,6 +945,17 @@ async def override_get_db():
 def test_update_user():
     app.dependency_overrides[get_db] = override_get_db
     app.dependency_overrides[get_settings] = lambda: Settings(debug=True)
+
+@pytest_asyncio.fixture
+async def client(session: AsyncSession):
+    # the session fixture owns the transaction and rolls it back
+    app.dependency_overrides[get_db_session] = lambda: session
+
+    async def use_fixture_session():
+        return session
+
+    app.dependency_overrides[get_db] = use_fixture_session
+    yield make_client()
 """,
     ],
     "FPP501": [
