@@ -229,10 +229,10 @@ class Module:
                         self.globals[target.id] = value
             elif type(stmt).__name__ == "TypeAlias":  # `type X = ...` (3.12+)
                 self.globals[stmt.name.id] = stmt.value  # type: ignore[attr-defined]
-        self.toplevel = {
+        self.toplevel: dict[str, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef] = {
             f.name: f
             for f in self.tree.body
-            if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef)
+            if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
         }
         self.models: set[str] = set()
         for cls in self.classes:  # definition order: a subclass follows its base
@@ -255,15 +255,22 @@ class Module:
         return self.qualname(node) or ast.unparse(node)
 
     def makes(self, call: ast.Call, names: set[str]) -> bool:
-        """A call to one of `names`, directly or through a module-level wrapper that returns one."""
+        """A call to one of `names`, directly, or through a module-level function that returns
+        one, or a module-level class whose `__init__` makes one."""
         if self.qualname(call.func) in names:
             return True
-        wrapper = self.toplevel.get(call.func.id) if isinstance(call.func, ast.Name) else None
-        return wrapper is not None and any(
+        maker = self.toplevel.get(call.func.id) if isinstance(call.func, ast.Name) else None
+        if isinstance(maker, ast.ClassDef):
+            init = next((f for f in maker.body if getattr(f, "name", "") == "__init__"), None)
+            return init is not None and any(
+                isinstance(n, ast.Call) and self.qualname(n.func) in names
+                for n in self.walk_own(init)
+            )
+        return maker is not None and any(
             isinstance(r, ast.Return)
             and isinstance(r.value, ast.Call)
             and self.qualname(r.value.func) in names
-            for r in self.walk_own(wrapper)
+            for r in self.walk_own(maker)
         )
 
     def calls_to(self, names: set[str]) -> Iterator[ast.Call]:

@@ -35,6 +35,12 @@ def get_redis():
     return aioredis.Redis(connection_pool=pool)
 
 redis = get_redis()  # <- FPP107
+
+class DiscordClient:
+    def __init__(self, token):
+        self.client = httpx.AsyncClient(headers={"Authorization": token})
+
+bot_client = DiscordClient(TOKEN)  # <- FPP107
 """,
     ],
     "FPP102": [
@@ -519,6 +525,12 @@ sync_client = redis.Redis()  # sync: no event loop to bind to (FPP204 covers its
 
 def get_redis():
     return aioredis.Redis()
+
+class Settings:
+    def __init__(self, url):
+        self.url = url
+
+settings = Settings("redis://localhost")
 
 @asynccontextmanager
 async def lifespan(app):
