@@ -5,11 +5,15 @@
     python audit.py --format json src/  # the same findings for machines
     python audit.py --list-rules        # every rule, its fix, and the ruff rule that overlaps
 
-Standard library only (Python 3.11+): copy this file into any project and run it. Exit status:
+Standard library only (Python 3.11+; run it with a Python at least as new as the syntax of the
+code it reads): copy this file into any project and run it. Exit status:
 0 nothing found, 1 findings, 2 usage error or a file that could not be read or parsed (2 wins).
 `# noqa: FPP201` (codes may be mixed with other linters' codes) on a finding's line silences that
 rule there. A bare `# noqa` does NOT silence the audit: it is usually written for another linter,
 and a deliberate mistake should say which one it is. In ruff, set `lint.external = ["FPP"]`.
+
+Where ruff's flake8-async rules already report a case, `--list-rules` names them (ASYNC210, ...):
+ignore ours or theirs. Ruff's FastAPI rules (FAST001-003) have no twin here.
 """
 
 from __future__ import annotations
@@ -1442,7 +1446,10 @@ def main(argv: list[str] | None = None) -> int:
             source = path.read_text(encoding="utf-8-sig")
             found, has_patch = audit_source(source, str(path), path.resolve().parent, wanted)
         except (SyntaxError, UnicodeDecodeError, OSError, ValueError) as exc:
-            errors.append({"path": str(path), "error": f"{type(exc).__name__}: {exc}"})
+            error = f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, SyntaxError):  # newer syntax than this interpreter knows?
+                error += f" (parsed with Python {sys.version_info[0]}.{sys.version_info[1]})"
+            errors.append({"path": str(path), "error": error})
             continue
         findings += found
         patch_routes |= has_patch
