@@ -92,96 +92,33 @@ UPLOAD_FILE = {
     "starlette.datastructures.UploadFile",
 }
 SYNC_SESSIONS = {"sqlalchemy.orm.Session", "sqlalchemy.orm.session.Session", "sqlmodel.Session"}
+
+
+def word_set(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 SYNC_REDIS = {"redis.Redis", "redis.StrictRedis", "redis.from_url", "redis.Redis.from_url"}
-V1_CONFIG_KEYS = {
-    "orm_mode",
-    "allow_population_by_field_name",
-    "schema_extra",
-    "anystr_strip_whitespace",
-    "validate_all",
-    "max_anystr_length",
-    "min_anystr_length",
-    "json_encoders",
-    "allow_mutation",
-    "underscore_attrs_are_private",
-    "keep_untouched",
-    "copy_on_model_validation",
-    "smart_union",
-    "validate_assignment",
-    "arbitrary_types_allowed",
-    "use_enum_values",
-    "extra",
-    "env_file",
-    "env_prefix",
-    "fields",
-    "alias_generator",
-    "allow_reuse",
-    "frozen",
-    "case_sensitive",
-}
-MONEY_WORDS = {
-    "amount",
-    "price",
-    "balance",
-    "total",
-    "subtotal",
-    "cost",
-    "fee",
-    "fees",
-    "salary",
-    "wage",
-    "payment",
-    "charge",
-    "refund",
-    "tax",
-    "discount",
-    "revenue",
-    "income",
-    "budget",
-    "payout",
-    "deposit",
-    "withdrawal",
-    "fare",
-    "tip",
-    "rent",
-    "profit",
-    "credit",
-    "debit",
-    "spend",
-    "money",
-}
-NOT_MONEY_WORDS = {
-    "count",
-    "seconds",
-    "secs",
-    "sec",
-    "ms",
-    "millis",
-    "time",
-    "duration",
-    "ratio",
-    "rate",
-    "percent",
-    "pct",
-    "percentage",
-    "weight",
-    "size",
-    "bytes",
-    "score",
-    "factor",
-    "hours",
-    "minutes",
-    "days",
-    "latency",
-    "share",
-    "elapsed",
-    "timeout",
-    "interval",
-    "delay",
-    "limit",
-}
+V1_CONFIG_KEYS = word_set(
+    "orm_mode allow_population_by_field_name schema_extra anystr_strip_whitespace "
+    "validate_all max_anystr_length min_anystr_length json_encoders allow_mutation "
+    "underscore_attrs_are_private keep_untouched copy_on_model_validation smart_union "
+    "validate_assignment arbitrary_types_allowed use_enum_values extra env_file env_prefix "
+    "fields alias_generator allow_reuse frozen case_sensitive"
+)
+MONEY_WORDS = word_set(
+    "amount price balance total subtotal cost fee fees salary wage payment charge refund tax "
+    "discount revenue income budget payout deposit withdrawal fare tip rent profit credit "
+    "debit spend money"
+)
+NOT_MONEY_WORDS = word_set(
+    "count seconds secs sec ms millis time duration ratio rate percent pct percentage weight "
+    "size bytes score factor hours minutes days latency share elapsed timeout interval delay "
+    "limit tokens token items requests retries attempts steps pages"
+)
 CLIENT_WORDS = {"engine", "client", "session", "connection", "conn", "redis", "pool", "db"}
 ACTING_USER_FIELDS = {"user_id", "sender_id", "from_user_id", "payer_id", "owner_id"}
+FILE_READS = {"read", "readline", "readlines", "write", "writelines", "truncate"}
 NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 NETWORK_CALLS = ("smtplib.", "requests.", "httpx.", "urllib.request.", "urllib3.", "socket.")
 
@@ -480,6 +417,7 @@ def on_event(m: Module) -> Iterable[ast.AST]:
             isinstance(func, ast.Attribute)
             and func.attr in {"on_event", "add_event_handler"}
             and call.args
+            and ast.unparse(func.value) != "self"  # the framework's own implementation
         ):
             if isinstance(call.args[0], ast.Constant) and call.args[0].value in {
                 "startup",
@@ -701,13 +639,18 @@ def sync_upload_file_in_async(m: Module) -> Iterable[ast.AST]:
         if not (uploads and isinstance(func, ast.AsyncFunctionDef)):
             continue
         for node in m.walk_own(func):
-            if (
+            if not (
                 isinstance(node, ast.Attribute)
                 and node.attr == "file"
                 and isinstance(node.value, ast.Name)
                 and node.value.id in uploads
-                and isinstance(m.parents.get(node), ast.Call | ast.Attribute)
             ):
+                continue
+            use = m.parents.get(node)
+            handed_over = isinstance(use, ast.Call) and node in use.args  # pd.read_csv(file.file)
+            read = isinstance(use, ast.Attribute) and use.attr in FILE_READS  # file.file.read()
+            iterated = isinstance(use, ast.For | ast.comprehension) and use.iter is node
+            if handed_over or read or iterated:
                 yield node
 
 
@@ -947,6 +890,8 @@ def deprecated_field_argument(m: Module) -> Iterable[ast.AST]:
                 kw
                 for kw in call.keywords
                 if kw.arg in {"example", "regex", "min_items", "max_items", "const"}
+                # `regex=regex`: a wrapper passing its caller's argument through
+                and not (isinstance(kw.value, ast.Name) and kw.value.id == kw.arg)
             )
 
 
@@ -975,11 +920,14 @@ def float_money(m: Module) -> Iterable[ast.AST]:
             ):
                 yield stmt.annotation
     for func in m.functions:
-        yield from (
-            a.annotation
-            for a, _ in m.params(func)
-            if a.annotation and money_float(a.arg, a.annotation)
-        )
+        # Parameters only where money is the subject: a route, or `process_payment(amount=...)`,
+        # not `incrbyfloat(name, amount: float)`.
+        if m.route_methods(func) or words(func.name) & MONEY_WORDS:
+            yield from (
+                a.annotation
+                for a, _ in m.params(func)
+                if a.annotation and money_float(a.arg, a.annotation)
+            )
 
 
 @rule(

@@ -183,6 +183,8 @@ from fastapi import UploadFile
 async def upload_csv(file: UploadFile):
     df = pd.read_csv(file.file)  # <- FPP206
     head = file.file.read(10)  # <- FPP206
+    for line in file.file:  # <- FPP206
+        pass
     return {"rows": len(df)}
 """,
     ],
@@ -330,6 +332,10 @@ class Account(Base):
 
 def process_payment(user_id: int, amount: float, card: dict) -> dict:  # <- FPP306
     return {}
+
+@app.post("/payment")
+def payment_endpoint(user_id: int, amount: float, card: dict):  # <- FPP306
+    return process_payment(user_id, amount, card)
 """,
     ],
     "FPP307": [
@@ -572,6 +578,11 @@ from fastapi import FastAPI
 app = FastAPI(lifespan=lifespan)
 bus.on_event("user_created")
 bus.add_event_handler(handler)
+
+class Router:
+    def include(self, router):
+        for handler in router.on_startup:
+            self.add_event_handler("startup", handler)
 """,
     ],
     "FPP104": [
@@ -726,6 +737,7 @@ def upload_csv(file: UploadFile):
 @app.post("/upload")
 async def upload(file: UploadFile):
     chunk = await file.read(65536)
+    position = file.file.tell()
     return {"name": file.filename, "type": file.content_type}
 """,
     ],
@@ -855,6 +867,9 @@ async def items(q: str = Query(None, pattern="^a")):
     return q
 
 other = field(default=None, metadata={"example": 1})
+
+def MyQuery(default=None, *, regex=None, example=None):
+    return Query(default, regex=regex, example=example)
 """,
     ],
     "FPP306": [
@@ -867,10 +882,14 @@ class Payment(BaseModel):
     amount_cents: int
     fee_rate: float
     total_seconds: float
+    total_tokens: float
     price_ratio: float
 
 def stats(latency: float, total_count: int) -> float:
     return latency
+
+def incrbyfloat(name: str, amount: float = 1.0) -> float:
+    return amount
 """,
     ],
     "FPP307": [
