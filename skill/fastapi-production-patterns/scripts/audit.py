@@ -118,6 +118,10 @@ NOT_MONEY_WORDS = word_set(
 )
 CLIENT_WORDS = {"engine", "client", "session", "connection", "conn", "redis", "pool", "db"}
 ACTING_USER_FIELDS = {"user_id", "sender_id", "from_user_id", "payer_id", "owner_id"}
+LIBRARY_TYPES = word_set(
+    "fastapi starlette httpx requests aiohttp sqlalchemy redis typing collections datetime "
+    "uuid decimal enum pathlib pydantic ipaddress"
+)
 FILE_READS = {"read", "readline", "readlines", "write", "writelines", "truncate"}
 NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 NETWORK_CALLS = ("smtplib.", "requests.", "httpx.", "urllib.request.", "urllib3.", "socket.")
@@ -839,19 +843,10 @@ def model_instance(m: Module, call: ast.Call, name: str) -> bool:
         names = m.annotation_names(arg.annotation)
         if names & m.models:
             return True
-        builtin = {
-            "dict",
-            "str",
-            "int",
-            "float",
-            "bool",
-            "list",
-            "bytes",
-            "typing.Any",
-            "typing.Mapping",
-        }
-        if m.route_methods(func) and isinstance(arg.annotation, ast.Name) and not names & builtin:
-            return arg.annotation.id[:1].isupper() and not names & UPLOAD_FILE
+        if m.route_methods(func) and isinstance(arg.annotation, ast.Name):
+            # A route's body parameter: a class of the project, not `request: Request`.
+            origin = m.imports.get(arg.annotation.id, "").split(".")[0]
+            return arg.annotation.id[:1].isupper() and origin not in LIBRARY_TYPES
     return False
 
 
@@ -1134,28 +1129,36 @@ def commit_after_yield(m: Module) -> Iterable[ast.AST]:
             or m.decorated_with(func, ("contextmanager", "fixture"))
         ):
             continue
-        own = list(m.walk_own(func))
-        yields = [n.lineno for n in own if isinstance(n, ast.Yield | ast.YieldFrom)]
-        if not yields:
+        own = m.walk_own(func)
+        yielded_at = {
+            n.value.id: n.lineno
+            for n in own
+            if isinstance(n, ast.Yield) and isinstance(n.value, ast.Name)
+        }
+        if not yielded_at:
             continue
+        first, yielded = min(yielded_at.values()), set(yielded_at)
         for node in own:
-            if (
+            if (  # `yield session` ... `await session.commit()`
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
                 and node.func.attr == "commit"
+                and ast.unparse(node.func.value) in yielded
+                and node.lineno > first
             ):
-                if node.lineno > min(yields):
-                    yield node
-            elif isinstance(node, ast.AsyncWith | ast.With):
-                begins = [
-                    i.context_expr
-                    for i in node.items
-                    if isinstance(i.context_expr, ast.Call)
-                    and isinstance(i.context_expr.func, ast.Attribute)
-                    and i.context_expr.func.attr == "begin"
-                ]
-                if begins and any(node.lineno < y <= (node.end_lineno or 0) for y in yields):
-                    yield begins[0]
+                yield node
+            elif isinstance(
+                node, ast.AsyncWith | ast.With
+            ):  # `async with maker.begin() as s: yield s`
+                yield from (
+                    item.context_expr
+                    for item in node.items
+                    if isinstance(item.context_expr, ast.Call)
+                    and isinstance(item.context_expr.func, ast.Attribute)
+                    and item.context_expr.func.attr == "begin"
+                    and isinstance(item.optional_vars, ast.Name)
+                    and item.optional_vars.id in yielded
+                )
 
 
 @rule(

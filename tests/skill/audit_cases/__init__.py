@@ -827,6 +827,8 @@ class Plugin:
         """
 import json
 import httpx
+from fastapi import Request
+from httpx import Response
 from pydantic import BaseModel
 
 class UserUpdate(BaseModel):
@@ -843,6 +845,10 @@ async def call(client: httpx.AsyncClient, payload: UserUpdate, mapping: dict):
 @app.post("/users")
 async def create(user: UserIn, raw: dict, db: AsyncSession = Depends(get_db)):
     return user.model_dump(), raw.items(), db.dict()
+
+@app.post("/webhook")
+async def webhook(request: Request, upstream: Response):
+    return await request.json(), upstream.json()
 """,
     ],
     "FPP304": [
@@ -1039,6 +1045,15 @@ async def db():
 async def lifespan(app):
     yield
     await seed.commit()
+
+async def export_rows(session):
+    async for row in await session.stream(select(Row)):
+        yield row
+    await session.commit()
+
+async def get_connection():
+    async with engine.begin() as conn:
+        yield "not the transaction"
 """,
     ],
     "FPP503": [
