@@ -695,8 +695,8 @@ def create_subprocess(m: Module) -> Iterable[ast.AST]:
     "FPP209",
     "run-in-executor",
     (
-        "`run_in_executor` does not block the loop, but it drops contextvars (request id, tracing) "
-        "and `get_event_loop()` is deprecated"
+        "`run_in_executor(None, f)` does not block the loop (it is no band-aid), but it drops "
+        "contextvars (request id, tracing), and a bare `run_in_executor` is a NameError"
     ),
     "`await asyncio.to_thread(f, ...)` or `await run_in_threadpool(f, ...)`",
 )
@@ -1005,8 +1005,8 @@ def asyncclient_app(m: Module) -> Iterable[ast.AST]:
     "FPP402",
     "async-fixture-strict-mode",
     (
-        "`@pytest.fixture` on an `async def` in pytest-asyncio strict mode: the test gets a "
-        "coroutine, not the value"
+        "`@pytest.fixture` on an `async def` in pytest-asyncio strict mode: pytest fails the test "
+        "(async fixture 'with no plugin or hook that handled it'; older pytest passed a coroutine)"
     ),
     '`@pytest_asyncio.fixture`, or `asyncio_mode = "auto"` in the pytest config',
 )
