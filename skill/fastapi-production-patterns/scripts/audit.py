@@ -327,7 +327,8 @@ class Module:
     def walk_own(self, func: ast.AST) -> list[ast.AST]:
         """Nodes of a function body, not descending into nested functions, lambdas or classes."""
         if func not in self._own:
-            own, stack = [], list(getattr(func, "body", []))
+            body = getattr(func, "body", [])
+            own, stack = [], list(body) if isinstance(body, list) else [body]  # a lambda's body
             while stack:
                 node = stack.pop()
                 own.append(node)
@@ -340,6 +341,12 @@ class Module:
 
     def asyncio_mode_auto(self) -> bool:
         return pytest_asyncio_mode(self.config_dir) == "auto"
+
+
+def is_mapped(stmt: ast.AnnAssign) -> bool:
+    """An ORM column: `total: Mapped[float]`."""
+    ann = stmt.annotation
+    return isinstance(ann, ast.Subscript) and ast.unparse(ann.value).endswith("Mapped")
 
 
 def kwarg(call: ast.Call, name: str) -> ast.expr | None:
@@ -702,15 +709,23 @@ def create_subprocess(m: Module) -> Iterable[ast.AST]:
 )
 def run_in_executor(m: Module) -> Iterable[ast.AST]:
     for call in m.calls:
-        if isinstance(call.func, ast.Attribute) and call.func.attr == "run_in_executor":
+        scope = m.scope_of(call)
+        names = {n.id for n in m.walk_own(scope) if isinstance(n, ast.Name)}
+        if "copy_context" in names or any(
+            isinstance(n, ast.Attribute) and n.attr == "copy_context" for n in m.walk_own(scope)
+        ):
+            continue  # carries the context over itself: `ctx = copy_context()`, `ctx.run`
+        func = call.func
+        if isinstance(func, ast.Attribute) and func.attr == "run_in_executor":
             if call.args and isinstance(call.args[0], ast.Constant) and call.args[0].value is None:
                 yield call
-        elif (
-            isinstance(call.func, ast.Name)
-            and call.func.id == "run_in_executor"
-            and m.is_builtin("run_in_executor")
-        ):
-            yield call
+        elif isinstance(func, ast.Name) and func.id == "run_in_executor":
+            assigned = any(
+                isinstance(n, ast.Name) and n.id == func.id and isinstance(n.ctx, ast.Store)
+                for n in m.walk_own(scope)
+            )
+            if not assigned and m.is_builtin(func.id):
+                yield call
 
 
 @rule(
@@ -907,11 +922,14 @@ def float_money(m: Module) -> Iterable[ast.AST]:
         )
 
     for cls in m.classes:
+        # A bare `total` is money in a model (`Order.total`), not in `ClientTimeout.total`.
+        money_class = cls.name in m.models or bool(words(cls.name) & MONEY_WORDS)
         for stmt in cls.body:
             if (
                 isinstance(stmt, ast.AnnAssign)
                 and isinstance(stmt.target, ast.Name)
                 and money_float(stmt.target.id, stmt.annotation)
+                and (money_class or words(stmt.target.id) - {"total"} or is_mapped(stmt))
             ):
                 yield stmt.annotation
     for func in m.functions:

@@ -329,6 +329,10 @@ class PaymentRequest(BaseModel):
 
 class Account(Base):
     balance: Mapped[Optional[float]]  # <- FPP306
+    total: Mapped[float]  # <- FPP306
+
+class Order(BaseModel):
+    total: float  # <- FPP306
 
 def process_payment(user_id: int, amount: float, card: dict) -> dict:  # <- FPP306
     return {}
@@ -770,6 +774,14 @@ import asyncio
 async def handler(pool):
     await asyncio.to_thread(work)
     return await asyncio.get_running_loop().run_in_executor(pool, work)
+
+async def copy_file(path):
+    run_in_executor = asyncio.get_running_loop().run_in_executor
+    return await run_in_executor(pool, open, path)
+
+async def log_in_thread(event):
+    ctx = contextvars.copy_context()
+    await asyncio.get_running_loop().run_in_executor(None, lambda: ctx.run(write, event))
 """,
     ],
     "FPP210": [
@@ -896,6 +908,9 @@ def stats(latency: float, total_count: int) -> float:
 
 def incrbyfloat(name: str, amount: float = 1.0) -> float:
     return amount
+
+class ClientTimeout:
+    total: float | None = None
 """,
     ],
     "FPP307": [
