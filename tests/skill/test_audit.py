@@ -95,6 +95,23 @@ def test_async_fixture_is_fine_when_the_project_runs_pytest_asyncio_in_auto_mode
     assert found_lines(source, "FPP402", tmp_path / "other") != []
 
 
+def test_audit_reads_real_world_code_without_crashing() -> None:
+    """Every rule runs over the installed FastAPI, Starlette and httpx sources (a sweep of all
+    installed packages once found a crash on calls inside lambdas)."""
+    import fastapi
+    import httpx
+    import starlette
+
+    files = [
+        path
+        for package in (fastapi, starlette, httpx)
+        for path in Path(package.__file__).parent.rglob("*.py")
+    ]
+    assert len(files) > 100
+    for path in files:
+        audit.audit_source(path.read_text(encoding="utf-8"), str(path), path.parent)
+
+
 # --- the command line, run as a standalone script ------------------------------------------------
 
 BAD = """\
