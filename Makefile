@@ -21,7 +21,7 @@ help:
 	@echo "make run            migrate ./var/app.db and serve on HOST:PORT (127.0.0.1:8000)"
 	@echo "make test           the whole suite on SQLite, in parallel, random order"
 	@echo "make test-services  the same suite on PostgreSQL + Redis ($(TEST_POSTGRES_URL))"
-	@echo "make lint           ruff, mypy and the import-linter layering contracts"
+	@echo "make lint           ruff, mypy, the import-linter layering contracts and the skill's audit"
 	@echo "make bench          the load benchmark (needs wrk and PostgreSQL; see bench/README.md)"
 	@echo "make lock           re-pin requirements.lock from pyproject.toml"
 
@@ -54,6 +54,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/python -I skill/fastapi-production-patterns/scripts/audit.py app tests
 
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix .

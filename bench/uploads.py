@@ -44,7 +44,7 @@ def naive_app(storage: Path) -> FastAPI:
 
     @app.post("/upload")
     async def upload(file: UploadFile) -> dict[str, Any]:
-        data = await file.read()  # the whole file in memory
+        data = await file.read()  # noqa: FPP207 - the seed's naive endpoint, measured on purpose
         digest = hashlib.sha256(data).hexdigest()
         (storage / uuid.uuid4().hex).write_bytes(data)
         return {"size": len(data), "sha256": digest}
