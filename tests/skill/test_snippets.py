@@ -97,7 +97,8 @@ def results(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, dict[str, Any]]:
     """The selected programs of the skill, run once by `snippet_runner.py` (forked, in
-    parallel). Under pytest-xdist each worker sees every item, so each runs them all."""
+    parallel). Under pytest-xdist every worker collects every item, so the snippet tests form
+    one `xdist_group`: one worker runs them, and runs the programs once."""
     selected = {
         item.callspec.params["block"].id
         for item in request.session.items
@@ -127,6 +128,7 @@ def results(
     return answer
 
 
+@pytest.mark.xdist_group("skill-snippets")
 @pytest.mark.parametrize("block", BLOCKS, ids=lambda block: block.id)
 def test_snippet(
     block: Block,
