@@ -89,7 +89,7 @@ def worker(args: argparse.Namespace) -> None:
 
 
 def expose(args: argparse.Namespace) -> None:
-    from app.core.expose import ExposeError
+    from app.expose.routes import ExposeError
     from app.tools.cli import expose_module_app
 
     settings = get_settings()

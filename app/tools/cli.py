@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from fastapi import FastAPI
 
-from app.core.expose import ExposeError, Exposer, public_functions
 from app.core.settings import Settings
+from app.expose.routes import ExposeError, Exposer, public_functions
 from app.main import API_PREFIX, create_app
 from app.tools.router import make_exposer
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import get_current_user
-from app.core.expose import Caller, Exposer
+from app.expose.routes import Caller, Exposer
 from app.jobs.schemas import JobRead
 from app.tools.cards import card_check_digit, check_card, check_card_number
 from app.tools.currency import RatesUnavailable, convert_currency

@@ -17,8 +17,8 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
-from app.core.expose import ExposeError
 from app.core.settings import Settings
+from app.expose.routes import ExposeError
 from app.tools.cli import expose_module_app
 from tests.conftest import PASSWORD, ROOT
 from tests.e2e.conftest import _LAUNCHER, Server, _read_output, _wait_until_live, free_port

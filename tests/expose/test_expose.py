@@ -19,8 +19,8 @@ from fastapi import FastAPI
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.expose import ExposeError, Exposer, parse_docstring, public_functions
 from app.core.settings import Settings
+from app.expose.routes import ExposeError, Exposer, parse_docstring, public_functions
 from app.main import API_PREFIX
 from app.tools.router import make_exposer
 from app.users.models import User
