@@ -2,7 +2,7 @@
 
 Signed-in only (the caller is required by every route); a parameter typed `User` receives the
 caller, `AsyncSession`, `httpx.AsyncClient` and `Settings` parameters receive the app's own,
-and everything else is read from the JSON body. See app/core/expose.py.
+and everything else is read from the JSON body. See app/expose/.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import get_current_user
-from app.expose.routes import Caller, Exposer
+from app.expose import Caller, Exposer
 from app.jobs.schemas import JobRead
 from app.tools.cards import card_check_digit, check_card, check_card_number
 from app.tools.currency import RatesUnavailable, convert_currency

@@ -20,7 +20,7 @@ from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.settings import Settings
-from app.expose.routes import ExposeError, Exposer, parse_docstring, public_functions
+from app.expose import ExposeError, Exposer, parse_docstring, public_functions
 from app.main import API_PREFIX
 from app.tools.router import make_exposer
 from app.users.models import User
@@ -165,7 +165,7 @@ def test_sync_functions_may_take_settings_and_the_caller() -> None:
         return ""
 
     exposer.expose(mine)
-    tool = exposer.tools["mine"]
+    tool = exposer.tools["mine"].signature
     assert tool.caller_params == ["user"]
     assert list(tool.injected) == ["settings"]
     assert list(tool.arguments_model.model_fields) == ["x"]
@@ -232,7 +232,7 @@ def test_field_descriptions_from_annotated_win_over_the_docstring() -> None:
         return a
 
     exposer.expose(f)
-    schema = exposer.tools["f"].input_schema
+    schema = exposer.tools["f"].signature.input_schema
     assert schema["properties"]["a"]["description"] == "from Field"
     assert schema["properties"]["a"]["minimum"] == 0
     assert schema["properties"]["b"] == {
@@ -263,7 +263,7 @@ def test_expose_module_names_what_it_cannot_find(monkeypatch: pytest.MonkeyPatch
     exposer = fresh()
     with pytest.raises(ExposeError, match="has no public function named two"):
         exposer.expose_module(module.__name__, names=["two"])
-    assert [t.name for t in exposer.expose_module(module.__name__)] == ["one"]
+    assert exposer.expose_module(module.__name__).exposed == ["one"]
     with pytest.raises(ModuleNotFoundError):
         exposer.expose_module("no.such.module")
 

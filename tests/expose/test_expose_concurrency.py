@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 
 from app.core.settings import Settings
-from app.expose.routes import Exposer
+from app.expose import Exposer
 from app.main import API_PREFIX, create_app
 from tests.conftest import make_settings
 
