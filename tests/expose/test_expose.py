@@ -84,6 +84,14 @@ def wants_client(http: httpx.AsyncClient) -> int:
     return 1
 
 
+def checks_b(b: int) -> None:
+    pass
+
+
+async def checks_async(a: int) -> None:
+    pass
+
+
 def unresolvable(a: NoSuchType) -> int:  # type: ignore[name-defined]  # noqa: F821
     return 1
 
@@ -112,6 +120,8 @@ def unresolvable(a: NoSuchType) -> int:  # type: ignore[name-defined]  # noqa: F
         ),
         (fine, {"errors": {"oops": 400}}, "errors keys must be exception classes"),
         (fine, {"errors": {KeyError: 200}}, "must be a 4xx or 5xx status"),
+        (fine, {"check": checks_b}, "check 'checks_b' takes b, which the request body does not"),
+        (fine, {"check": checks_async}, "check must be a plain def"),
     ],
 )
 def test_what_cannot_be_exposed_is_refused_with_names(
