@@ -11,11 +11,11 @@ from contextlib import AsyncExitStack
 from typing import Annotated, Any, Literal
 
 import httpx
-from fastapi import Depends, Request
+from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import get_session
-from app.core.dependencies import get_app_settings
+from app.core.dependencies import get_app_settings, get_http_client
 from app.core.jobs import JobContext
 from app.core.settings import Settings
 
@@ -46,12 +46,6 @@ class Caller:
     dependency: Callable[..., Any]
     user_id: Callable[[Any], int]
     load: Callable[[AsyncSession, int], Awaitable[Any]]
-
-
-async def get_http_client(request: Request) -> httpx.AsyncClient:
-    """The shared outbound client the lifespan made (pooled connections, timeouts)."""
-    client: httpx.AsyncClient = request.app.state.http
-    return client
 
 
 async def _job_session(ctx: JobContext, stack: AsyncExitStack) -> AsyncSession:

@@ -96,7 +96,6 @@ class Exposer:
     ) -> None:
         if threads_per_tool < 1:
             raise ValueError("threads_per_tool must be at least 1")
-        self.prefix = prefix
         self.caller = caller
         self.job_schema = job_schema
         self.kind_prefix = kind_prefix
