@@ -89,14 +89,17 @@ def worker(args: argparse.Namespace) -> None:
 
 
 def expose(args: argparse.Namespace) -> None:
-    from app.core.expose import ExposeError
-    from app.tools.cli import expose_module_app
+    from app.expose import ExposeError
+    from app.main import API_PREFIX, create_app
+    from app.tools.cli import expose_module
 
     settings = get_settings()
     try:
-        served = expose_module_app(args.module, names=args.names, prefix=args.prefix)
+        served = expose_module(args.module, names=args.names, prefix=args.prefix)
     except (ExposeError, ImportError) as exc:
         sys.exit(f"expose: {exc}")
+    app = create_app()
+    app.include_router(served.exposer.router, prefix=API_PREFIX)
     for name, reason in served.skipped.items():
         print(f"skipped {name}: {reason}", file=sys.stderr)
     for name in served.exposed:
@@ -105,7 +108,7 @@ def expose(args: argparse.Namespace) -> None:
         migrate(args)
     signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
-        served.app,  # an app object: one process (no --workers)
+        app,  # an app object: one process (no --workers)
         host=args.host or settings.host,
         port=args.port or settings.port,
         timeout_graceful_shutdown=settings.graceful_shutdown_seconds,

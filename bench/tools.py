@@ -98,7 +98,7 @@ def make_app() -> Any:
     from fastapi import FastAPI
 
     from app.core.errors import install_error_handlers
-    from app.core.expose import Exposer
+    from app.expose import Exposer
 
     app = FastAPI(
         title="bench.tools",

@@ -2,7 +2,7 @@
 
 Signed-in only (the caller is required by every route); a parameter typed `User` receives the
 caller, `AsyncSession`, `httpx.AsyncClient` and `Settings` parameters receive the app's own,
-and everything else is read from the JSON body. See app/core/expose.py.
+and everything else is read from the JSON body. See app/expose/.
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import get_current_user
-from app.core.expose import Caller, Exposer
+from app.expose import Caller, Exposer
 from app.jobs.schemas import JobRead
 from app.tools.cards import card_check_digit, check_card, check_card_number
 from app.tools.currency import RatesUnavailable, convert_currency
 from app.tools.loans import amortisation_schedule
-from app.tools.statement import account_statement
+from app.tools.statement import account_statement, check_period
 from app.users import service as users_service
 from app.users.models import User
 
@@ -45,6 +45,6 @@ tools.expose(convert_currency, errors={RatesUnavailable: (503, "rates_unavailabl
 tools.expose(check_card)
 tools.expose(check_card_number)
 tools.expose(card_check_digit)
-tools.expose(account_statement, long_running=True)
+tools.expose(account_statement, long_running=True, check=check_period)
 
 router = tools.router

@@ -54,6 +54,18 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
+def check_period(start: date, end: date) -> None:
+    """Refuse a period no statement covers. Exposed as the tool's `check`, so a bad period is
+    a 422 before any job is queued."""
+    if end < start:
+        raise ValueError("end is before start")
+    if (end - start).days > MAX_PERIOD_DAYS:
+        raise ValueError(f"a statement covers at most {MAX_PERIOD_DAYS} days")
+    if end >= date.max:
+        # The period ends at midnight after `end`, which must exist.
+        raise ValueError(f"end must be before {date.max.isoformat()}")
+
+
 async def account_statement(
     user: User, session: AsyncSession, settings: Settings, start: date, end: date
 ) -> Statement:
@@ -67,10 +79,7 @@ async def account_statement(
     Returns:
         Balances and totals of the period, with a summary per calendar month.
     """
-    if end < start:
-        raise ValueError("end is before start")
-    if (end - start).days > MAX_PERIOD_DAYS:
-        raise ValueError(f"a statement covers at most {MAX_PERIOD_DAYS} days")
+    check_period(start, end)
     since, until = _midnight(start), _midnight(end + timedelta(days=1))
 
     before = await session.scalar(

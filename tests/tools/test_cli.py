@@ -17,9 +17,10 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
-from app.core.expose import ExposeError
 from app.core.settings import Settings
-from app.tools.cli import expose_module_app
+from app.expose import ExposeError
+from app.main import API_PREFIX, create_app
+from app.tools.cli import expose_module
 from tests.conftest import PASSWORD, ROOT
 from tests.e2e.conftest import _LAUNCHER, Server, _read_output, _wait_until_live, free_port
 from tests.e2e.conftest import server_environment as e2e_environment
@@ -28,9 +29,16 @@ MODULE = "tests.tools.sample_module"
 BASE = "/api/v1/tools/sample_module"
 
 
+def module_app(settings: Settings) -> FastAPI:
+    """The production app plus the module's functions, as the command builds it."""
+    app = create_app(settings)
+    app.include_router(expose_module(MODULE).exposer.router, prefix=API_PREFIX)
+    return app
+
+
 @pytest.fixture
 def application(settings: Settings) -> FastAPI:
-    return expose_module_app(MODULE, settings=settings).app
+    return module_app(settings)
 
 
 async def test_every_public_function_is_served(
@@ -75,30 +83,27 @@ async def test_the_whole_stack_applies(client: AsyncClient, user_headers: dict[s
     assert f'route="{BASE}/mean"' in metrics
 
 
-def test_what_cannot_be_served_is_reported(settings: Settings) -> None:
-    served = expose_module_app(MODULE, settings=settings)
+def test_what_cannot_be_served_is_reported() -> None:
+    served = expose_module(MODULE)
     assert served.exposed == ["mean", "slugify", "pause_and_echo"]
     assert set(served.skipped) == {"untyped"}
     assert "parameter 'value': has no type hint" in served.skipped["untyped"]
     with pytest.raises(ExposeError, match="parameter 'value': has no type hint"):
-        expose_module_app(MODULE, names=["untyped"], settings=settings)
+        expose_module(MODULE, names=["untyped"])
     with pytest.raises(ExposeError, match="has no public function named nope"):
-        expose_module_app(MODULE, names=["nope"], settings=settings)
+        expose_module(MODULE, names=["nope"])
     with pytest.raises(ExposeError, match="has no function that can be exposed"):
-        expose_module_app("tests.tools", settings=settings)
+        expose_module("tests.tools")
     with pytest.raises(ExposeError, match="--prefix"):
-        expose_module_app(MODULE, prefix="no-slash", settings=settings)
-    only = expose_module_app(MODULE, names=["slugify"], prefix="/text", settings=settings)
+        expose_module(MODULE, prefix="no-slash")
+    only = expose_module(MODULE, names=["slugify"], prefix="/text")
     assert (only.exposed, only.prefix) == (["slugify"], "/text")
 
 
 async def test_two_modules_in_one_process_do_not_collide(settings: Settings) -> None:
     # Each `expose` builds its own router: a second app (another test, a reload) is fine.
     # (Built in a thread: create_app checks its static files, blocking, as a server does.)
-    first, again = [
-        (await anyio.to_thread.run_sync(lambda: expose_module_app(MODULE, settings=settings))).app
-        for _ in range(2)
-    ]
+    first, again = [await anyio.to_thread.run_sync(lambda: module_app(settings)) for _ in range(2)]
     assert first is not again
     async with (
         LifespanManager(again),

@@ -66,6 +66,17 @@ def crash() -> int:
     raise RuntimeError(SECRET)
 
 
+def ordered(low: int, high: int) -> None:
+    if high < low:
+        raise ValueError("high is below low")
+
+
+@jobs.expose(long_running=True, check=ordered)
+def span(low: int, high: int) -> int:
+    """Checked before its job is queued."""
+    return high - low
+
+
 @pytest.fixture
 def application(settings: Settings) -> FastAPI:
     application = tools_app(settings)
@@ -149,6 +160,7 @@ async def test_an_unexpected_error_fails_the_job_and_leaks_nothing(
         ("slow_sum", {"values": [1], "extra": True}),
         ("report", {"title": "Q4", "user": {"id": 1}}),
         ("report", None),
+        ("span", {"low": 2, "high": 1}),  # refused by its check
     ],
 )
 async def test_bad_arguments_are_a_422_and_queue_nothing(
@@ -159,6 +171,13 @@ async def test_bad_arguments_are_a_422_and_queue_nothing(
     assert response.headers["content-type"] == "application/problem+json"
     listed = await client.get(f"{API_PREFIX}/jobs", headers=user_headers)
     assert listed.json()["items"] == []
+
+
+async def test_arguments_its_check_accepts_are_queued(
+    client: AsyncClient, user_headers: dict[str, str], wait_for_job: WaitForJob
+) -> None:
+    job_id = await start(client, user_headers, "span", {"low": 1, "high": 1})
+    assert (await wait_for_job(job_id, user_headers))["result"] == 0
 
 
 async def test_signed_in_only(client: AsyncClient) -> None:

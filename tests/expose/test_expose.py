@@ -19,8 +19,8 @@ from fastapi import FastAPI
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.expose import ExposeError, Exposer, parse_docstring, public_functions
 from app.core.settings import Settings
+from app.expose import ExposeError, Exposer, parse_docstring, public_functions
 from app.main import API_PREFIX
 from app.tools.router import make_exposer
 from app.users.models import User
@@ -84,6 +84,14 @@ def wants_client(http: httpx.AsyncClient) -> int:
     return 1
 
 
+def checks_b(b: int) -> None:
+    pass
+
+
+async def checks_async(a: int) -> None:
+    pass
+
+
 def unresolvable(a: NoSuchType) -> int:  # type: ignore[name-defined]  # noqa: F821
     return 1
 
@@ -112,6 +120,8 @@ def unresolvable(a: NoSuchType) -> int:  # type: ignore[name-defined]  # noqa: F
         ),
         (fine, {"errors": {"oops": 400}}, "errors keys must be exception classes"),
         (fine, {"errors": {KeyError: 200}}, "must be a 4xx or 5xx status"),
+        (fine, {"check": checks_b}, "check 'checks_b' takes b, which the request body does not"),
+        (fine, {"check": checks_async}, "check must be a plain def"),
     ],
 )
 def test_what_cannot_be_exposed_is_refused_with_names(
@@ -165,7 +175,7 @@ def test_sync_functions_may_take_settings_and_the_caller() -> None:
         return ""
 
     exposer.expose(mine)
-    tool = exposer.tools["mine"]
+    tool = exposer.tools["mine"].signature
     assert tool.caller_params == ["user"]
     assert list(tool.injected) == ["settings"]
     assert list(tool.arguments_model.model_fields) == ["x"]
@@ -232,7 +242,7 @@ def test_field_descriptions_from_annotated_win_over_the_docstring() -> None:
         return a
 
     exposer.expose(f)
-    schema = exposer.tools["f"].input_schema
+    schema = exposer.tools["f"].signature.input_schema
     assert schema["properties"]["a"]["description"] == "from Field"
     assert schema["properties"]["a"]["minimum"] == 0
     assert schema["properties"]["b"] == {
@@ -263,7 +273,7 @@ def test_expose_module_names_what_it_cannot_find(monkeypatch: pytest.MonkeyPatch
     exposer = fresh()
     with pytest.raises(ExposeError, match="has no public function named two"):
         exposer.expose_module(module.__name__, names=["two"])
-    assert [t.name for t in exposer.expose_module(module.__name__)] == ["one"]
+    assert exposer.expose_module(module.__name__).exposed == ["one"]
     with pytest.raises(ModuleNotFoundError):
         exposer.expose_module("no.such.module")
 

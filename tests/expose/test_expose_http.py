@@ -172,6 +172,28 @@ def sync_who(user: User, settings: Settings) -> str:
     return f"{user.email}/{settings.currency}"
 
 
+SPANS: list[tuple[int, int]] = []
+
+
+def ordered(low: int, high: int) -> None:
+    if high < low:
+        raise ValueError("high is below low")
+
+
+@samples.expose(check=ordered)
+def span(low: int = 0, high: int = 10) -> int:
+    """The width of a range; its check refuses a range that ends before it starts."""
+    SPANS.append((low, high))
+    return high - low
+
+
+@samples.expose(check=ordered)
+def empty_span(low: int = 1, high: int = 0) -> int:
+    """Defaults its check refuses."""
+    SPANS.append((low, high))
+    return high - low
+
+
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     return make_settings(database_url, storage_dir=tmp_path / "files")
@@ -255,6 +277,27 @@ async def test_a_function_without_required_arguments_needs_no_body(
     unknown = await call(client, "nothing", user_headers, {"surprise": 1})
     assert unknown.status_code == 422
     assert unknown.json()["errors"][0]["type"] == "extra_forbidden"
+
+
+async def test_a_check_refuses_arguments_before_the_function_runs(
+    client: AsyncClient, user_headers: dict[str, str]
+) -> None:
+    SPANS.clear()
+    refused = {"loc": ["body"], "msg": "Value error, high is below low", "type": "value_error"}
+    for body in ({"low": 5, "high": 1}, {"low": 11}):
+        response = await call(client, "span", user_headers, body)
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert (response.json()["code"], response.json()["errors"]) == (
+            "validation_error",
+            [refused],
+        )
+    # With no body at all the defaults are checked too: a 422, not a 500.
+    response = await call(client, "empty_span", user_headers)
+    assert (response.status_code, response.json()["errors"]) == (422, [refused])
+    assert SPANS == []
+    assert (await call(client, "span", user_headers, {"low": 3})).json() == {"result": 7}
+    assert SPANS == [(3, 10)]
 
 
 async def test_annotated_field_constraints_apply(

@@ -1,6 +1,7 @@
 """Pattern 6: a slow sync function, exposed, never stalls the event loop. Ten concurrent calls
 of a function that sleeps 100 ms run in worker threads under the tool's own limiter, while
-/health/live keeps answering and the loop's lag (how late a 5 ms sleep wakes up) stays small.
+/health/live keeps answering and the loop's lag (how late a 5 ms sleep wakes up) stays small
+(but for a stray sample on a busy machine).
 
 The control: the same amount of blocking work done on the loop (an `async def` that spins)
 shows up in the very same probe, so the probe can fail."""
@@ -19,8 +20,8 @@ import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 
-from app.core.expose import Exposer
 from app.core.settings import Settings
+from app.expose import Exposer
 from app.main import API_PREFIX, create_app
 from tests.conftest import make_settings
 
@@ -34,6 +35,9 @@ PROBE_INTERVAL = 0.005
 # Bounded work, not a timing: an event loop that is never blocked wakes a 5 ms sleep within a
 # few ms; one blocked by a 100 ms call wakes it 100 ms late.
 MAX_LAG_SECONDS = 0.1
+# A machine busy with other work can delay any one wake-up past that; a loop blocked by the
+# calls is late on most samples (the control below), not on a stray one in ten.
+LATE_SAMPLES_ALLOWED = 0.1
 
 
 class Gauge:
@@ -149,7 +153,8 @@ async def test_ten_slow_sync_calls_leave_the_loop_free(client: AsyncClient) -> N
         f"max {max(probe.health) * 1000:.1f} ms"
     )
     assert len(probe.lags) >= 10  # the probe ran all along the calls
-    assert probe.max_lag < MAX_LAG_SECONDS
+    late = [lag for lag in probe.lags if lag >= MAX_LAG_SECONDS]
+    assert len(late) <= LATE_SAMPLES_ALLOWED * len(probe.lags), probe.lags
     # /health/live was answered all along, not once at the end: at 4 threads the ten calls
     # take three rounds of 100 ms.
     assert len(probe.health) >= 5
@@ -161,3 +166,6 @@ async def test_control_the_same_work_on_the_loop_shows_in_the_probe(client: Asyn
     probe = await burst(client, "spin_on_the_loop", IN_SPIN)
     print(f"\nblocking on the loop: loop lag max {probe.max_lag * 1000:.1f} ms")
     assert probe.max_lag >= SLEEP_MS / 1000 * 0.9
+    # Late on more samples than the threads test allows: that test can fail.
+    late = [lag for lag in probe.lags if lag >= MAX_LAG_SECONDS * 0.9]
+    assert len(late) > LATE_SAMPLES_ALLOWED * len(probe.lags), probe.lags
