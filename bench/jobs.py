@@ -38,7 +38,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from app.core.jobs import JobContext, job_kind
+from app.jobs.queue import JobContext, job_kind
 
 NOOP = "bench.noop"
 ROOT = Path(__file__).resolve().parent.parent
@@ -151,12 +151,12 @@ def _percentile(values: list[float], fraction: float) -> float:
 
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
     import httpx
+    from app.core.jobs import Job, enqueue
+    from app.core.jobs_runner import RunnerConfig, open_job_runner
     from sqlalchemy import func, select
 
     from app.core.db import open_database
     from app.core.email import open_mailer
-    from app.core.jobs import Job, enqueue
-    from app.core.jobs_runner import RunnerConfig, open_job_runner
     from app.core.observability import configure_logging
     from app.core.settings import Settings
 

@@ -23,7 +23,7 @@ What `expose` does is what pattern 5 of the skill does by hand (docs/patterns/05
   `errors={Exc: status}` for more; anything else is a 500 that says only `internal_error`;
 - parameters typed like the app's dependencies (the caller, an AsyncSession, the shared
   httpx.AsyncClient, Settings) are injected, never read from the body;
-- `long_running=True` answers 202 with a job (app.core.jobs) whose result is the return value;
+- `long_running=True` answers 202 with a job (app.jobs) whose result is the return value;
 - `GET {prefix}` lists every tool with its input and output JSON schemas.
 
 What cannot be exposed fails at definition time with the function and the parameter named.
@@ -65,8 +65,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.db import get_session
 from app.core.dependencies import get_app_settings
 from app.core.errors import AppError, public_validation_errors
-from app.core.jobs import JobContext, JobFailed, enqueue, job_kind
 from app.core.settings import Settings
+from app.jobs.queue import JobContext, JobFailed, enqueue, job_kind
 
 log = structlog.get_logger("app.expose")
 

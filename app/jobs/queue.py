@@ -1,17 +1,14 @@
-"""Jobs: one interface, two backends, the database as the source of truth.
+"""Declaring and queueing jobs: the interface every domain uses.
 
     @job_kind("exports.transactions", time_limit=600)
     async def export(ctx: JobContext, *, fmt: str) -> dict[str, Any]: ...
 
     job = await enqueue(session, kind="exports.transactions", args={...}, user_id=user.id)
-    await session.commit()      # the hand-off to the backend happens here, and only if it commits
+    await session.commit()      # the hand-off to the broker happens here, and only if it commits
 
-Every job is first a row in `jobs`, written in the caller's transaction. The backend (taskiq:
-its in-process broker by default, its Redis stream broker when REDIS_URL is set, see
-`app.core.jobs_runner`) only carries the job's id. A worker claims a job with a conditional
-UPDATE (`... WHERE id = :id AND status = 'queued'`), so a redelivered or re-kicked message
-never runs it twice, and it keeps a lease on the row while it runs, so a job whose worker died
-is found (the lease ran out) and re-queued or failed with a reason: none stays `running`.
+A job is first a row in `jobs`, written in the caller's transaction, so the caller never fails
+because the queue is down: the row is handed to the broker after the commit, and a hand-off
+that did not get through is made again by app.jobs.recovery once the broker answers.
 """
 
 from __future__ import annotations
@@ -22,18 +19,17 @@ import uuid
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, event
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
-from app.core.db import Base, utcnow
-from app.core.errors import ServiceUnavailable
+from app.core.db import utcnow
 from app.core.storage import Storage, open_storage
+from app.jobs.models import MAX_KIND_LENGTH, QUEUED, Job
 
 if TYPE_CHECKING:
     import httpx
@@ -42,59 +38,6 @@ if TYPE_CHECKING:
     from app.core.settings import Settings
 
 log = structlog.get_logger("app.jobs")
-
-JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-QUEUED: JobStatus = "queued"
-RUNNING: JobStatus = "running"
-SUCCEEDED: JobStatus = "succeeded"
-FAILED: JobStatus = "failed"
-CANCELLED: JobStatus = "cancelled"
-FINISHED_STATUSES: frozenset[str] = frozenset({SUCCEEDED, FAILED, CANCELLED})
-
-MAX_KIND_LENGTH = 100
-MAX_ERROR_LENGTH = 1000
-
-# BIGINT on PostgreSQL; SQLite only auto-increments a column declared exactly INTEGER (the
-# same type as users.id, which this column references).
-_UserId = BigInteger().with_variant(Integer(), "sqlite")
-
-
-class Job(Base):
-    __tablename__ = "jobs"
-    __table_args__ = (
-        # The sweeper's two questions: which queued jobs are due, which running ones are dead.
-        Index("ix_jobs_status_run_after", "status", "run_after"),
-        # GET /jobs: a user's jobs, newest first.
-        Index("ix_jobs_user_id_created_at", "user_id", "created_at"),
-    )
-
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    kind: Mapped[str] = mapped_column(String(MAX_KIND_LENGTH))
-    status: Mapped[str] = mapped_column(String(16), default=QUEUED)
-    # The job stays visible to superusers (and keeps running) when its user is deleted.
-    user_id: Mapped[int | None] = mapped_column(
-        _UserId, ForeignKey("users.id", ondelete="SET NULL")
-    )
-    args: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    progress: Mapped[int] = mapped_column(Integer, default=0)
-    result: Mapped[Any | None] = mapped_column(JSON)
-    error: Mapped[str | None] = mapped_column(Text)
-    # Incremented by every claim; it is also the fencing token: a worker writes the outcome
-    # only `WHERE attempts = <its attempt>`, so a worker that lost its lease writes nothing.
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    max_attempts: Mapped[int] = mapped_column(Integer, default=1)
-    # A storage key holding the job's downloadable result (an export), once it succeeded.
-    result_key: Mapped[str | None] = mapped_column(String(500))
-    # Not before: set in the future by a retry's backoff.
-    run_after: Mapped[datetime] = mapped_column(default=utcnow)
-    # Last hand-off to the backend; a queued job not handed off for a while is handed again.
-    kicked_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # Renewed by the worker while the job runs; past it, the worker is presumed dead.
-    lease_until: Mapped[datetime | None] = mapped_column()
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    started_at: Mapped[datetime | None] = mapped_column()
-    finished_at: Mapped[datetime | None] = mapped_column()
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class JobFailed(Exception):
@@ -137,8 +80,8 @@ def job_kind(
 ) -> Callable[[JobFunction], JobFunction]:
     """Register `async def f(ctx: JobContext, **args)` as the job kind `kind`.
 
-    retryable: an unexpected exception is retried with exponential backoff (from `retry_delay`
-    seconds, with jitter) until `max_attempts`; raising `JobFailed` never is. Not retryable:
+    retryable: an unexpected exception (or the time limit) is retried with back-off (from
+    `retry_delay` seconds) until `max_attempts`; raising `JobFailed` never is. Not retryable:
     one attempt, and a job whose worker died is failed rather than run again.
     time_limit: seconds one attempt may run before it is cancelled and counted as failed.
     """
@@ -172,37 +115,27 @@ def registered_kinds() -> dict[str, JobKind]:
     return dict(_KINDS)
 
 
-class Backend(Protocol):
-    """What `enqueue` needs from the running job runner (see app.core.jobs_runner)."""
+class HandOff(Protocol):
+    """What `enqueue` needs from the running job runner (app.jobs.runner)."""
 
-    async def ensure_available(self) -> None:
-        """Raise `ServiceUnavailable` when jobs cannot be handed to the backend now."""
-
-    def hand_off(self, job_ids: list[uuid.UUID]) -> None:
-        """Called right after the transaction that added these jobs committed."""
+    def hand_off(self, jobs: list[tuple[uuid.UUID, str]]) -> None:
+        """Called right after the transaction that added these (id, kind) jobs committed."""
 
 
 # The running runner of each engine: `enqueue` receives only a session, and a session knows
 # its engine. Registered by the runner when it starts, dropped when it stops.
-_BACKENDS: weakref.WeakKeyDictionary[Engine, Backend] = weakref.WeakKeyDictionary()
+_RUNNERS: weakref.WeakKeyDictionary[Engine, HandOff] = weakref.WeakKeyDictionary()
 _PENDING = "app.jobs.pending"
 _HOOKED = "app.jobs.hooked"
 
 
-def register_backend(engine: AsyncEngine, backend: Backend) -> None:
-    _BACKENDS[engine.sync_engine] = backend
+def register_runner(engine: AsyncEngine, runner: HandOff) -> None:
+    _RUNNERS[engine.sync_engine] = runner
 
 
-def unregister_backend(engine: AsyncEngine, backend: Backend) -> None:
-    if _BACKENDS.get(engine.sync_engine) is backend:
-        del _BACKENDS[engine.sync_engine]
-
-
-def _backend_of(session: AsyncSession) -> Backend | None:
-    bind = session.bind
-    if isinstance(bind, AsyncEngine):
-        return _BACKENDS.get(bind.sync_engine)
-    return None
+def unregister_runner(engine: AsyncEngine, runner: HandOff) -> None:
+    if _RUNNERS.get(engine.sync_engine) is runner:
+        del _RUNNERS[engine.sync_engine]
 
 
 async def enqueue(
@@ -219,28 +152,19 @@ async def enqueue(
     that enqueues jobs): derive it from what the job is about (`uuid.uuid5`) and skip the ids
     that already exist; a duplicate that slips through fails the commit on the primary key.
 
-    The backend is handed the job only after `session` commits, never if it rolls back, so a
-    job cannot run on data that was never committed nor run for a request that failed. When
-    the backend is unreachable (Redis is down) this raises `ServiceUnavailable` (a 503) before
-    anything is written. The caller commits.
+    The broker is handed the job only after `session` commits, never if it rolls back. Nothing
+    here talks to the broker: a broker that is down delays the job, never the caller. The
+    caller commits.
     """
     spec = _KINDS.get(kind)
     if spec is None:
-        raise LookupError(f"unknown job kind {kind!r}: is its module imported by app.job_kinds?")
+        raise LookupError(f"unknown job kind {kind!r}: is its module imported by app.jobs.kinds?")
     try:
         spec.signature.bind(None, **args)
     except TypeError as exc:
         raise TypeError(f"arguments {sorted(args)} do not fit job kind {kind!r}: {exc}") from exc
     # Stored as JSON: refuse what would not round-trip now, not in the worker.
     json.dumps(args, allow_nan=False)
-
-    backend = _backend_of(session)
-    if backend is not None:
-        await backend.ensure_available()
-    else:
-        # No runner in this process (a script, a test without the app): the row is still
-        # queued, and any running runner's sweeper hands it to its backend.
-        log.warning("job enqueued with no runner in this process", kind=kind)
 
     now = utcnow()
     job = Job(
@@ -264,34 +188,36 @@ async def enqueue(
         updated_at=now,
     )
     session.add(job)
-    if backend is not None:
-        _hand_off_after_commit(session, backend, job.id)
+    bind = session.bind
+    runner = _RUNNERS.get(bind.sync_engine) if isinstance(bind, AsyncEngine) else None
+    if runner is None:
+        # No runner in this process (a script): the row is queued, and any running runner's
+        # recovery hands it to the broker.
+        log.warning("job enqueued with no runner in this process", kind=kind)
+    else:
+        _hand_off_after_commit(session.sync_session, runner, job.id, kind)
     return job
 
 
-def _hand_off_after_commit(session: AsyncSession, backend: Backend, job_id: uuid.UUID) -> None:
-    sync_session = session.sync_session
-    pending: list[tuple[Backend, uuid.UUID]] = sync_session.info.setdefault(_PENDING, [])
-    pending.append((backend, job_id))
-    if sync_session.info.get(_HOOKED):
-        return
-    sync_session.info[_HOOKED] = True
-    event.listen(sync_session, "after_commit", _after_commit)
-    event.listen(sync_session, "after_rollback", _after_rollback)
+def _hand_off_after_commit(session: Session, runner: HandOff, job_id: uuid.UUID, kind: str) -> None:
+    session.info.setdefault(_PENDING, []).append((runner, job_id, kind))
+    if not session.info.get(_HOOKED):
+        session.info[_HOOKED] = True
+        event.listen(session, "after_commit", _after_commit)
+        event.listen(session, "after_rollback", _after_rollback)
 
 
-def _after_commit(sync_session: Session) -> None:
-    pending: list[tuple[Backend, uuid.UUID]] = sync_session.info.pop(_PENDING, [])
-    by_backend: dict[int, tuple[Backend, list[uuid.UUID]]] = {}
-    for backend, job_id in pending:
-        by_backend.setdefault(id(backend), (backend, []))[1].append(job_id)
-    for backend, ids in by_backend.values():
-        backend.hand_off(ids)
+def _after_commit(session: Session) -> None:
+    by_runner: dict[int, tuple[HandOff, list[tuple[uuid.UUID, str]]]] = {}
+    for runner, job_id, kind in session.info.pop(_PENDING, []):
+        by_runner.setdefault(id(runner), (runner, []))[1].append((job_id, kind))
+    for runner, jobs in by_runner.values():
+        runner.hand_off(jobs)
 
 
-def _after_rollback(sync_session: Session) -> None:
+def _after_rollback(session: Session) -> None:
     # The rows are gone with the transaction; so is the hand-off.
-    sync_session.info.pop(_PENDING, None)
+    session.info.pop(_PENDING, None)
 
 
 @dataclass
@@ -333,11 +259,3 @@ class JobContext:
         if self._storage is None:
             self._storage = open_storage(self.settings)
         return self._storage
-
-
-def ensure_backend_available_error() -> ServiceUnavailable:
-    return ServiceUnavailable(
-        "the job queue is unreachable; nothing was done, retry shortly",
-        code="job_queue_unavailable",
-        retry_after=5,
-    )

@@ -18,7 +18,7 @@ from httpx import AsyncClient
 
 from app.core.settings import Settings
 from tests.conftest import REQUIRE_SERVICES, make_settings
-from tests.jobs.conftest import build_app, enqueue_in, wait_until
+from tests.jobs.conftest import FAST, build_app, enqueue_in, wait_until
 from tests.jobs.processes import RedisServer, free_port, redis_server_binary, worker
 
 
@@ -43,6 +43,7 @@ def settings(database_url: str, redis_server: RedisServer, tmp_path: Path) -> Se
         redis_url=redis_server.url,
         email_outbox_dir=tmp_path / "outbox",
         storage_dir=tmp_path / "files",
+        **FAST,
     )
 
 

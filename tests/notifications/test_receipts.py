@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import select
 
-from app.core.jobs import Job
+from app.jobs.models import Job
 from app.notifications import service
 from app.notifications.service import receipt_job_id
 from app.wallet.models import Transaction
