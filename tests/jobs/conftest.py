@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from app.jobs.runner import JobRunner
 from app.main import create_app
 from tests.conftest import REQUIRE_SERVICES, TEST_REDIS_URL, _redis_url_for_worker, make_settings
 from tests.jobs.kinds import CALLS
+from tests.jobs.processes import RedisServer, free_port, redis_server_binary
 
 # Short heartbeats and sweeps, so a dead worker's job is recovered within a second or two.
 FAST: dict[str, Any] = {
@@ -152,3 +153,18 @@ def enqueue_job(app: Any, application: FastAPI) -> Enqueue:
         return await enqueue_in(application, kind, user_id, **args)
 
     return _enqueue
+
+
+@pytest.fixture
+async def redis_server() -> AsyncIterator[RedisServer]:
+    """A Redis of the test's own, which it may stop and start again (never the shared one)."""
+    if redis_server_binary() is None:
+        if REQUIRE_SERVICES:
+            pytest.fail("redis-server is not installed but TEST_REQUIRE_SERVICES=1")
+        pytest.skip("needs the redis-server binary (apt-get install redis-server)")
+    server = RedisServer(free_port())
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
