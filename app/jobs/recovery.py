@@ -36,20 +36,17 @@ REQUEUE_AFTER_SECONDS = 120.0
 STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
 
 
-async def send_unsent(runner: JobRunner, job_ids: list[uuid.UUID] | None = None) -> None:
-    """Send the outbox (or these jobs of it) until the broker refuses one."""
-    for job_id in job_ids if job_ids is not None else list(runner.unsent):
-        kind = runner.unsent.get(job_id)
-        if kind is None:
-            continue
+async def send(runner: JobRunner, jobs: list[tuple[uuid.UUID, str]]) -> None:
+    """Hand these (id, kind) jobs to the broker; what it refuses waits in the outbox."""
+    for index, (job_id, kind) in enumerate(jobs):
         try:
             await runner.send(job_id, kind)
         except Exception as exc:
+            runner.unsent.update(jobs[index:])
             if not runner.queue_down:
                 runner.queue_down = True
                 log.warning("job queue unreachable; hand-offs wait for it", error=repr(exc))
             return
-        runner.unsent.pop(job_id, None)
         if runner.queue_down:
             runner.queue_down = False
             log.info("job queue reachable again", waiting=len(runner.unsent))
@@ -134,7 +131,9 @@ async def recover_forever(runner: JobRunner) -> None:
     last_sweep = float("-inf")
     while True:
         if runner.unsent:
-            await send_unsent(runner)
+            waiting = list(runner.unsent.items())
+            runner.unsent.clear()
+            await send(runner, waiting)
         if time.monotonic() - last_sweep >= runner.settings.job_recovery_seconds:
             last_sweep = time.monotonic()
             try:
@@ -143,8 +142,7 @@ async def recover_forever(runner: JobRunner) -> None:
                         runner.db, requeue_after=requeue_after, running_here=set(runner.running)
                     )
                     requeue_after = REQUEUE_AFTER_SECONDS
-                    runner.unsent.update(jobs)
-                    await send_unsent(runner, [job_id for job_id, _ in jobs])
+                    await send(runner, jobs)
                 if gauge is not None:
                     await _count(runner.db, gauge)
             except Exception:

@@ -132,9 +132,10 @@ class JobRunner:
     def hand_off(self, jobs: list[tuple[uuid.UUID, str]]) -> None:
         """After the commit (a synchronous SQLAlchemy hook): send in a task of its own. While
         the broker is known to be down, straight to the outbox that recovery empties."""
-        self.unsent.update(jobs)
-        if not self.queue_down and not self.stopping:
-            self._spawn(recovery.send_unsent(self, [job_id for job_id, _ in jobs]))
+        if self.queue_down or self.stopping:
+            self.unsent.update(jobs)
+        else:
+            self._spawn(recovery.send(self, jobs))
 
     async def send(self, job_id: uuid.UUID, kind: str) -> None:
         """Hand one job to the broker; raises when the broker cannot be reached."""
