@@ -205,7 +205,7 @@ async def test_start_up_recovers_jobs_left_running(settings: Settings, cleanup_e
     async with cleanup_engine.begin() as conn:
         await conn.execute(insert(Job), rows)
     application = await another_app(settings)
-    async with LifespanManager(application):
+    async with LifespanManager(application, startup_timeout=30, shutdown_timeout=30):
         again = await wait_until(application, retryable)
         failed = await wait_until(application, final)
     assert (again.status, again.attempts, again.result) == (
@@ -252,7 +252,7 @@ async def test_shutdown_gives_a_grace_period_then_queues_again(
     settings = settings.model_copy(update={"graceful_shutdown_seconds": 5})
     gate = tmp_path / "gate"
     first = await another_app(settings)
-    async with LifespanManager(first, shutdown_timeout=30):
+    async with LifespanManager(first, startup_timeout=30, shutdown_timeout=30):
         runner: JobRunner = first.state.job_runner
         quick = await enqueue_in(first, "tests.gate", path=str(gate))
         stuck = await enqueue_in(first, "tests.slow", seconds=300, steps=3000)
@@ -267,7 +267,7 @@ async def test_shutdown_gives_a_grace_period_then_queues_again(
         opener = asyncio.create_task(open_gate_once_stopping())
     await opener
     second = await another_app(settings)
-    async with LifespanManager(second, shutdown_timeout=30):
+    async with LifespanManager(second, startup_timeout=30, shutdown_timeout=30):
         finished = await read_job(second, quick)
         put_back = await read_job(second, stuck)
         assert finished is not None
