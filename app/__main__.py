@@ -70,22 +70,22 @@ def create_superuser(args: argparse.Namespace) -> None:
 def worker(args: argparse.Namespace) -> None:
     import importlib
 
-    import app.job_kinds  # noqa: F401  (registers every job kind)
-    from app.core.jobs_runner import RunnerConfig, run_worker
+    import app.jobs.kinds  # noqa: F401  (registers every job kind)
+    from app.jobs.worker import run_worker
 
     for module in args.imports:
         importlib.import_module(module)
     settings = get_settings()
     if not settings.redis_url:
         sys.exit("`worker` needs REDIS_URL; without it, jobs run inside the web process")
-    grace = args.grace_seconds
-    config = RunnerConfig(
-        concurrency=args.concurrency,
-        lease_seconds=args.lease_seconds,
-        shutdown_grace_seconds=settings.graceful_shutdown_seconds if grace is None else grace,
-        sweep_interval_seconds=args.sweep_seconds,
-    )
-    asyncio.run(run_worker(settings, config))
+    options = {
+        "job_concurrency": args.concurrency,
+        "job_lease_seconds": args.lease_seconds,
+        "job_recovery_seconds": args.sweep_seconds,
+        "graceful_shutdown_seconds": args.grace_seconds,
+    }
+    overrides = {name: value for name, value in options.items() if value is not None}
+    asyncio.run(run_worker(settings.model_copy(update=overrides)))
 
 
 def expose(args: argparse.Namespace) -> None:
@@ -138,26 +138,25 @@ def main(argv: list[str] | None = None) -> None:
     p.set_defaults(func=create_superuser)
 
     p = commands.add_parser("worker", help="run jobs from Redis (REDIS_URL) until SIGTERM/Ctrl-C")
-    p.add_argument("--concurrency", type=int, default=8, help="jobs run at once (default 8)")
+    p.add_argument("--concurrency", type=int, help="jobs run at once (default JOB_CONCURRENCY)")
     p.add_argument(
         "--lease-seconds",
         type=float,
-        default=30.0,
-        help="a job whose worker is silent this long is run again elsewhere (default 30)",
+        help="a job whose worker is silent this long is run again elsewhere (JOB_LEASE_SECONDS)",
     )
     p.add_argument(
         "--grace-seconds",
-        type=float,
+        type=int,
         help="at shutdown, how long running jobs may finish (default GRACEFUL_SHUTDOWN_SECONDS)",
     )
-    p.add_argument("--sweep-seconds", type=float, default=5.0, help=argparse.SUPPRESS)
+    p.add_argument("--sweep-seconds", type=float, help=argparse.SUPPRESS)
     p.add_argument(
         "--import",
         dest="imports",
         action="append",
         default=[],
         metavar="MODULE",
-        help="also import MODULE (job kinds defined outside app.job_kinds)",
+        help="also import MODULE (job kinds defined outside app.jobs.kinds)",
     )
     p.set_defaults(func=worker)
 

@@ -6,8 +6,6 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
-# Registers every job kind. Not `import app.job_kinds`: that binds `app`, hiding the lazy app below.
-from app import job_kinds as _job_kinds  # noqa: F401
 from app.auth.router import router as auth_router
 from app.core.errors import install_error_handlers
 from app.core.lifespan import make_lifespan
@@ -17,7 +15,11 @@ from app.exports.router import router as exports_router
 from app.files.router import router as files_router
 from app.health.router import router as health_router
 from app.imports.router import router as imports_router
+
+# Registers every job kind. Not `import app.jobs.kinds`: that binds `app`, hiding the lazy app.
+from app.jobs import kinds as _job_kinds  # noqa: F401
 from app.jobs.router import router as jobs_router
+from app.jobs.runner import run_jobs
 from app.notifications.router import router as notifications_router
 from app.tools.router import router as tools_router
 from app.users.router import router as users_router
@@ -33,7 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="fastapi-production-patterns",
         version="1.0.0",
         summary="A wallet service that carries every pattern of the skill.",
-        lifespan=make_lifespan(startup_hooks=[create_first_superuser]),
+        lifespan=make_lifespan(startup_hooks=[create_first_superuser], services=[run_jobs]),
         debug=False,  # a debug 500 is an HTML traceback that bypasses our handlers
         # We export Prometheus metrics ourselves; FastAPI's built-in OpenTelemetry hooks cost
         # about 10 % per request even with no provider configured.

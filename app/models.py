@@ -2,8 +2,8 @@
 
 from app.auth.models import RefreshToken
 from app.core.db import Base
-from app.core.jobs import Job
 from app.files.models import StoredFile
+from app.jobs.models import Job
 from app.users.models import User
 from app.wallet.models import IdempotencyRecord, Transaction
 

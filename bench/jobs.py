@@ -38,7 +38,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from app.core.jobs import JobContext, job_kind
+from app.jobs.queue import JobContext, job_kind
 
 NOOP = "bench.noop"
 ROOT = Path(__file__).resolve().parent.parent
@@ -155,10 +155,11 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
 
     from app.core.db import open_database
     from app.core.email import open_mailer
-    from app.core.jobs import Job, enqueue
-    from app.core.jobs_runner import RunnerConfig, open_job_runner
     from app.core.observability import configure_logging
     from app.core.settings import Settings
+    from app.jobs.models import Job
+    from app.jobs.queue import enqueue
+    from app.jobs.runner import JobRunner
 
     configure_logging(fmt="json", level="WARNING")
 
@@ -178,6 +179,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             log_format="json",
             storage_dir=tmp / "files",
             email_outbox_dir=tmp / "outbox",
+            job_concurrency=args.concurrency,
         )
         if redis_url is not None:
             env = {
@@ -200,14 +202,14 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         db = await open_database(settings)
         stack.push_async_callback(db.dispose)
         http = await stack.enter_async_context(httpx.AsyncClient())
-        runner = await open_job_runner(
+        runner = JobRunner(
             settings=settings,
             db=db,
             http=http,
             mailer=open_mailer(settings),
-            role="embedded" if redis_url is None else "client",
-            config=RunnerConfig(concurrency=args.concurrency),
+            runs_jobs=redis_url is None,
         )
+        await runner.start()
         stack.push_async_callback(runner.stop)
 
         # The database is the benchmark's own: every succeeded job is one of ours.

@@ -7,7 +7,7 @@ import gc
 import mimetypes
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import anyio
@@ -15,10 +15,13 @@ import httpx
 import structlog
 from fastapi import FastAPI
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.core.db import open_database
 from app.core.email import open_mailer
-from app.core.jobs_runner import open_job_runner
 from app.core.observability import Metrics, configure_logging
 from app.core.ratelimit import RateLimiter
 from app.core.security import PasswordHasher
@@ -26,6 +29,23 @@ from app.core.settings import Environment, Settings
 from app.core.storage import open_storage
 
 StartupHook = Callable[[FastAPI], Awaitable[None]]
+# A service that lives as long as the app (the job runner): entered after the shared clients
+# exist, exited before they close.
+Service = Callable[[FastAPI], AbstractAsyncContextManager[object]]
+
+
+def redis_resilience() -> dict[str, Any]:
+    """redis-py options for every Redis pool: after a Redis restart, a pooled connection that
+    went stale is dropped and the command retried on a fresh one (with back-off) instead of
+    failing, and a connection idle for a while is checked before use."""
+    return {
+        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=3),
+        "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+        "health_check_interval": 5,
+        "socket_connect_timeout": 2,
+        "socket_timeout": 5,
+    }
+
 
 # Pydantic builds a model's schema lazily and not thread-safely: two apps in one process (tests,
 # `expose` next to the app) warming their OpenAPI at once in two threads share the same models.
@@ -53,6 +73,7 @@ async def _freeze_startup_objects() -> None:
 
 def make_lifespan(
     startup_hooks: Sequence[StartupHook] = (),
+    services: Sequence[Service] = (),
 ) -> Callable[[FastAPI], Any]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -71,7 +92,7 @@ def make_lifespan(
                 # A blocking pool waits for a free connection instead of failing with
                 # "Too many connections" under load.
                 pool = BlockingConnectionPool.from_url(
-                    settings.redis_url, max_connections=64, timeout=5
+                    settings.redis_url, max_connections=64, timeout=5, **redis_resilience()
                 )
                 redis = Redis(connection_pool=pool)
                 stack.push_async_callback(pool.disconnect)
@@ -98,20 +119,11 @@ def make_lifespan(
             await anyio.to_thread.run_sync(_build_openapi, app)
             await anyio.to_thread.run_sync(mimetypes.init)
 
-            # Jobs run (embedded) or are handed to Redis from here; stopped before the engine
-            # is disposed, after running jobs had their grace period.
             app.state.mailer = open_mailer(settings)
-            app.state.job_runner = await open_job_runner(
-                settings=settings,
-                db=db,
-                http=http,
-                mailer=app.state.mailer,
-                storage=app.state.storage,
-                role=getattr(app.state, "job_runner_role", None),
-                config=getattr(app.state, "job_runner_config", None),
-                metrics_registry=metrics.registry,
-            )
-            stack.push_async_callback(app.state.job_runner.stop)
+            # The job runner: stopped before the engine is disposed, after running jobs had
+            # their grace period.
+            for service in services:
+                await stack.enter_async_context(service(app))
 
             for hook in startup_hooks:
                 await hook(app)

@@ -92,6 +92,15 @@ class Settings(BaseSettings):
     # Files: uploads and job results.
     storage_dir: Path = Path("./var/files")
 
+    # Background jobs (app.jobs). With REDIS_URL they run in `python -m app worker` processes;
+    # JOBS_IN_WEB_PROCESS makes the web process run them as well.
+    jobs_in_web_process: bool = False
+    job_concurrency: int = Field(default=8, ge=1)
+    # A running job's heartbeat: a worker silent this long is presumed dead.
+    job_lease_seconds: float = Field(default=30, gt=0)
+    # How often recovery looks for jobs whose worker died and hand-offs that were lost.
+    job_recovery_seconds: float = Field(default=5, gt=0)
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

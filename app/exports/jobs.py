@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.core.jobs import JobContext, JobFailed, job_kind
 from app.exports import service
+from app.jobs.queue import JobContext, JobFailed, job_kind
 
 
 @job_kind(service.EXPORT_KIND, retryable=True, time_limit=1800, max_attempts=3, retry_delay=5)

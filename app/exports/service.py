@@ -20,8 +20,9 @@ from sqlalchemy import Row, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.db import READ_ONLY, utcnow
-from app.core.jobs import Job, enqueue
 from app.core.money import format_minor
+from app.jobs.models import Job
+from app.jobs.queue import enqueue
 from app.wallet.models import Transaction
 
 if TYPE_CHECKING:

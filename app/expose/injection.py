@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import get_session
 from app.core.dependencies import get_app_settings, get_http_client
-from app.core.jobs import JobContext
+from app.jobs.queue import JobContext
 from app.core.settings import Settings
 
 JobProvider = Callable[[JobContext, AsyncExitStack], Awaitable[Any]]

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import AppError
-from app.core.jobs import JobContext, JobFailed, enqueue, job_kind
+from app.jobs.queue import JobContext, JobFailed, enqueue, job_kind
 from app.expose.errors import ExposeError
 from app.expose.injection import Caller
 from app.expose.tool import Tool

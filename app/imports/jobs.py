@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from app.core.jobs import JobContext, job_kind
 from app.core.security import PasswordHasher
 from app.imports import service
 from app.imports.schemas import OnError
+from app.jobs.queue import JobContext, job_kind
 
 
 # Not retryable: the import is one transaction, so an attempt that died imported nothing, but an

@@ -41,7 +41,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 
 from app.core.db import utcnow
 from app.core.errors import InvalidInput
-from app.core.jobs import Job, JobFailed, enqueue
 from app.core.security import PasswordHasher
 from app.core.storage import Storage
 from app.files import service as files
@@ -56,6 +55,8 @@ from app.imports.csv_rows import (
     parse_header,
 )
 from app.imports.schemas import ImportResult, OnError, RowError
+from app.jobs.models import Job
+from app.jobs.queue import JobFailed, enqueue
 from app.users.models import User
 from app.wallet.models import Transaction, TransactionKind
 

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import utcnow
 from app.core.errors import Conflict, NotFound
-from app.core.jobs import CANCELLED, QUEUED, RUNNING, Job
 from app.core.pagination import PageParams, newest_first, next_page
+from app.jobs.models import CANCELLED, QUEUED, RUNNING, Job
 
 
 def _not_found(job_id: uuid.UUID) -> NotFound:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.core.email import build_message
-from app.core.jobs import JobContext, job_kind
+from app.jobs.queue import JobContext, job_kind
 from app.notifications import service
 
 

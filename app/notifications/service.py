@@ -7,8 +7,9 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.jobs import Job, JobFailed, enqueue
 from app.core.money import format_minor
+from app.jobs.models import Job
+from app.jobs.queue import JobFailed, enqueue
 from app.users.models import User
 from app.users.service import get_user
 from app.wallet.models import Transaction, TransactionKind

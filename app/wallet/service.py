@@ -21,9 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.db import READ_ONLY, utcnow
 from app.core.errors import AppError, BadRequest, InvalidInput, NotFound
 from app.core.idempotency import IdempotentRequest
-from app.core.jobs import enqueue
 from app.core.money import format_minor
 from app.core.pagination import PageParams, newest_first, next_page
+from app.jobs.queue import enqueue
 from app.users.models import User
 from app.wallet import idempotency
 from app.wallet.cards import Card
@@ -233,8 +233,7 @@ async def _transfer(
 
     # The receipts (one job that mails both sides) are queued in this transaction: the runner
     # is handed the job on commit, never on rollback, and a failure to send can never undo the
-    # payment. Queued before any balance row is locked, because with Redis `enqueue` first
-    # checks that the queue answers (503 `job_queue_unavailable` when it does not).
+    # payment, nor can a job queue that is down (the hand-off is made when it is back).
     sent_id = uuid.uuid4()
     await enqueue(
         session, kind=RECEIPT_JOB, args={"transaction_id": str(sent_id)}, user_id=payer_id

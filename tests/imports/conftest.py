@@ -38,11 +38,8 @@ def settings(database_url: str, storage_dir: Path) -> Settings:
 
 @pytest.fixture
 def application(settings: Settings) -> FastAPI:
-    application = create_app(settings)
     # With Redis the web process only hands jobs off; this one runs them too, as a worker.
-    if settings.redis_url:
-        application.state.job_runner_role = "worker"
-    return application
+    return create_app(settings.model_copy(update={"jobs_in_web_process": True}))
 
 
 PostCsv = Callable[..., Awaitable[Response]]

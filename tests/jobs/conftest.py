@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +16,22 @@ import pytest
 from fastapi import FastAPI
 
 import tests.jobs.kinds  # noqa: F401  (registers the test job kinds)
-from app.core.jobs import Job, enqueue
-from app.core.jobs_runner import JobRunner, RunnerConfig
 from app.core.settings import Settings
+from app.jobs.models import Job
+from app.jobs.queue import enqueue
+from app.jobs.runner import JobRunner
 from app.main import create_app
 from tests.conftest import REQUIRE_SERVICES, TEST_REDIS_URL, _redis_url_for_worker, make_settings
 from tests.jobs.kinds import CALLS
+from tests.jobs.processes import RedisServer, free_port, redis_server_binary
 
-# Short leases and sweeps, so a dead worker's job is recovered within a second or two.
-FAST = RunnerConfig(
-    concurrency=4,
-    lease_seconds=1.0,
-    shutdown_grace_seconds=2.0,
-    sweep_interval_seconds=0.2,
-    requeue_after_seconds=30.0,
-)
+# Short heartbeats and sweeps, so a dead worker's job is recovered within a second or two.
+FAST: dict[str, Any] = {
+    "job_concurrency": 4,
+    "job_lease_seconds": 1.0,
+    "graceful_shutdown_seconds": 2,
+    "job_recovery_seconds": 0.2,
+}
 
 FINISHED = {"succeeded", "failed", "cancelled"}
 
@@ -52,25 +53,20 @@ def settings(database_url: str, backend: str, tmp_path: Path) -> Settings:
         redis_url=_redis_url_for_worker() if backend == "redis" else None,
         email_outbox_dir=tmp_path / "outbox",
         storage_dir=tmp_path / "files",
+        **FAST,
     )
 
 
-def build_app(
-    settings: Settings, config: RunnerConfig = FAST, *, runs_jobs: bool = True
-) -> FastAPI:
-    application = create_app(settings)
-    application.state.job_runner_config = config
+def build_app(settings: Settings, *, runs_jobs: bool = True) -> FastAPI:
     # With Redis, the test app consumes the stream too (a worker inside the test process),
     # unless the test brings worker processes of its own.
-    if settings.redis_url:
-        application.state.job_runner_role = "worker" if runs_jobs else "client"
-    return application
+    return create_app(settings.model_copy(update={"jobs_in_web_process": runs_jobs}))
 
 
-async def another_app(settings: Settings, config: RunnerConfig = FAST) -> FastAPI:
+async def another_app(settings: Settings) -> FastAPI:
     """A second app (a restarted process): built in a worker thread, as construction does a
     few blocking file checks."""
-    return await anyio.to_thread.run_sync(build_app, settings, config)
+    return await anyio.to_thread.run_sync(build_app, settings)
 
 
 @pytest.fixture
@@ -157,3 +153,18 @@ def enqueue_job(app: Any, application: FastAPI) -> Enqueue:
         return await enqueue_in(application, kind, user_id, **args)
 
     return _enqueue
+
+
+@pytest.fixture
+async def redis_server() -> AsyncIterator[RedisServer]:
+    """A Redis of the test's own, which it may stop and start again (never the shared one)."""
+    if redis_server_binary() is None:
+        if REQUIRE_SERVICES:
+            pytest.fail("redis-server is not installed but TEST_REQUIRE_SERVICES=1")
+        pytest.skip("needs the redis-server binary (apt-get install redis-server)")
+    server = RedisServer(free_port())
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()

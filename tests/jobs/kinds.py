@@ -8,7 +8,7 @@ from typing import Any
 
 import anyio
 
-from app.core.jobs import JobContext, JobFailed, job_kind
+from app.jobs.queue import JobContext, JobFailed, job_kind
 
 # What ran, per process: the tests that run jobs in-process read it.
 CALLS: list[tuple[str, int]] = []
@@ -54,3 +54,11 @@ async def slow(ctx: JobContext, *, seconds: float, steps: int = 10) -> dict[str,
 async def once(ctx: JobContext, *, seconds: float) -> None:
     CALLS.append(("tests.once", ctx.attempt))
     await anyio.sleep(seconds)
+
+
+@job_kind("tests.gate", time_limit=60)
+async def gate(ctx: JobContext, *, path: str) -> None:
+    """Ends once the file `path` exists: the test decides when, not the machine's speed."""
+    CALLS.append(("tests.gate", ctx.attempt))
+    while not await anyio.Path(path).exists():  # noqa: ASYNC110  (another process may open it)
+        await anyio.sleep(0.02)

@@ -21,7 +21,7 @@ from httpx import AsyncClient
 
 from app.core.settings import Settings
 from tests.conftest import PASSWORD, _redis_url_for_worker, make_settings
-from tests.jobs.conftest import backend, build_app, enqueue_job, job_row, wait_for
+from tests.jobs.conftest import FAST, backend, build_app, enqueue_job, job_row, wait_for
 from tests.jobs.processes import free_port
 
 # Fixtures shared with the job tests: both backends, and waiting on a job's row.
@@ -108,6 +108,7 @@ def settings(
     """SMTP to the test's server; a test may override fields with
     `@pytest.mark.parametrize("settings", [{...}], indirect=True)`."""
     values: dict[str, Any] = {
+        **FAST,
         "redis_url": _redis_url_for_worker() if backend == "redis" else None,
         "email_backend": "smtp",
         "smtp_host": "127.0.0.1",

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import select
 
-from app.core.jobs import Job
+from app.jobs.models import Job
 from app.notifications import service
 from app.notifications.service import receipt_job_id
 from app.wallet.models import Transaction
@@ -45,6 +45,9 @@ async def test_a_payment_mails_a_receipt_to_both_sides(
     [receipt] = await jobs_of(application, RECEIPT)
     assert (await wait_for(receipt.id)).status == "succeeded"
     await smtp_server.wait_for(2)
+    # The server has the mail before the job's row has its outcome: wait for the rows too.
+    for email in await jobs_of(application, EMAIL):
+        assert (await wait_for(email.id)).status == "succeeded"
     [to_payer] = smtp_server.to(payer.email)
     [to_payee] = smtp_server.to(payee.email)
     assert to_payer["Subject"] == "You paid 12.50 USD"

@@ -37,11 +37,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 def tools_app(settings: Settings) -> FastAPI:
-    application = create_app(settings)
     # With Redis the web process only hands jobs off; here it runs them too, as a worker.
-    if settings.redis_url:
-        application.state.job_runner_role = "worker"
-    return application
+    return create_app(settings.model_copy(update={"jobs_in_web_process": True}))
 
 
 @pytest.fixture

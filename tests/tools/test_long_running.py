@@ -1,4 +1,4 @@
-"""`expose(..., long_running=True)`: 202 and a job (app.core.jobs) whose result is the
+"""`expose(..., long_running=True)`: 202 and a job (app.jobs) whose result is the
 function's return value, read back through GET /jobs/{id} as a client would. Runs on the
 in-process backend, and on Redis under `make test-services` (this app then consumes the
 stream too, as a worker process would)."""

@@ -70,15 +70,14 @@ def job_worker() -> None:
     Redis too. With Redis the web process only hands jobs over; here it then consumes them as
     a worker process would, so the receipts of a payment really go out. Only where needed:
     under load, stopping a worker-role runner has been seen to hang in the taskiq receiver's
-    shutdown (app/core/jobs_runner.py, `_consume_forever`)."""
+    shutdown (app/jobs/runner.py, `_consume`)."""
 
 
 @pytest.fixture
 def application(settings: Settings, request: pytest.FixtureRequest) -> FastAPI:
-    application = create_app(settings)
-    if settings.redis_url and "job_worker" in request.fixturenames:
-        application.state.job_runner_role = "worker"
-    return application
+    if "job_worker" in request.fixturenames:
+        settings = settings.model_copy(update={"jobs_in_web_process": True})
+    return create_app(settings)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from httpx import AsyncClient
 from sqlalchemy import func, select, update
 
 from app.core.db import Database, utcnow
-from app.core.jobs import Job
+from app.jobs.models import Job
 from app.wallet.models import IdempotencyRecord, Transaction
 from app.wallet.service import RECEIPT_JOB
 from tests.wallet.conftest import (

@@ -11,7 +11,7 @@ from httpx import AsyncClient
 from sqlalchemy import select, update
 
 from app.core.db import Database
-from app.core.jobs import Job
+from app.jobs.models import Job
 from app.users.models import User
 from app.wallet.models import Transaction
 from tests.wallet.conftest import (
