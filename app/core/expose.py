@@ -41,13 +41,13 @@ import types
 import typing
 import warnings
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, suppress
 from typing import Annotated, Any, Literal, TypeVar, Union, cast
 
 import anyio
 import httpx
 import structlog
-from fastapi import APIRouter, Body, Depends, Request, status
+from fastapi import APIRouter, Body, Depends, Request, Response, status
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -61,6 +61,7 @@ from pydantic.errors import PydanticUserError
 from pydantic.fields import FieldInfo
 from pydantic.json_schema import PydanticJsonSchemaWarning
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.routing import NoMatchFound
 
 from app.core.db import get_session
 from app.core.dependencies import get_app_settings
@@ -781,6 +782,10 @@ class Exposer:
         injected_names: list[str] = []
         if tool.long_running:
             params.append(_dependency_param("tool_session_", AsyncSession, get_session))
+            for name, kind in (("tool_request_", Request), ("tool_response_", Response)):
+                params.append(
+                    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind)
+                )
         else:
             for param_name, injectable in tool.injected.items():
                 params.append(_dependency_param(param_name, injectable.type, injectable.dependency))
@@ -803,6 +808,7 @@ class Exposer:
                     arguments,
                     user_id=caller.user_id(caller_value) if caller is not None else None,
                 )
+                _point_at_job(kwargs["tool_request_"], kwargs["tool_response_"], job.id)
                 return job_schema.model_validate(job)
             provided = {n: kwargs[n] for n in injected_names}
             provided.update(dict.fromkeys(tool.caller_params, caller_value))
@@ -966,3 +972,10 @@ def public_functions(module: types.ModuleType) -> dict[str, Callable[..., Any]]:
     ]
     found.sort(key=lambda f: f.__code__.co_firstlineno)
     return {f.__name__: cast(Callable[..., Any], f) for f in found}
+
+
+def _point_at_job(request: Request, response: Response, job_id: object) -> None:
+    """A 202 carries `Location`: the app's job route (named `read_job`), when it has one."""
+    with suppress(NoMatchFound):
+        location = request.app.url_path_for("read_job", job_id=str(job_id))
+        response.headers["Location"] = str(location)
