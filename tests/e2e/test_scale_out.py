@@ -15,6 +15,7 @@ it ran (the jobs table records no worker).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -34,7 +35,6 @@ from tests.e2e.conftest import (
     _LAUNCHER,
     Server,
     _read_output,
-    _wait_until_live,
     admin_query,
     free_port,
     server_environment,
@@ -50,6 +50,7 @@ PROBE_REQUESTS = 120
 PROBE_CONCURRENCY = 8
 ADMIN_EMAIL = "admin@example.com"
 DEADLINE_SECONDS = 120
+STARTUP_DEADLINE_SECONDS = 300
 
 
 def require_redis() -> None:
@@ -67,10 +68,11 @@ async def processes() -> AsyncIterator[list[Server]]:
         yield started
     finally:
         for server in started:
-            if server.process.returncode is None:
-                os.kill(server.pid, signal.SIGKILL)
-                with anyio.move_on_after(10):
-                    await server.process.wait()
+            # The whole process group: `serve --workers` has children of its own.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGKILL)
+            with anyio.move_on_after(10):
+                await server.process.wait()
             if server.reader is not None:
                 server.reader.cancel()
                 with anyio.move_on_after(5):
@@ -88,14 +90,29 @@ async def launch(argv: list[str], env: dict[str, str], base_url: str = "") -> Se
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,  # a process group of its own, killed whole in teardown
     )
     server = Server(process, base_url, env["DATABASE_URL"])
     server.reader = asyncio.create_task(_read_output(server))
     return server
 
 
+async def wait_until_live(server: Server) -> None:
+    """Two server processes importing and starting on a loaded machine take a while."""
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=5) as client:
+        with anyio.move_on_after(STARTUP_DEADLINE_SECONDS):
+            while server.process.returncode is None:
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get("/health/live")).status_code == 200:
+                        return
+                await anyio.sleep(0.2)
+    pytest.fail(
+        f"server {server.pid} not live (exit code {server.process.returncode}):\n{server.log}"
+    )
+
+
 async def wait_for_line(server: Server, text: str) -> None:
-    with anyio.move_on_after(DEADLINE_SECONDS):
+    with anyio.move_on_after(STARTUP_DEADLINE_SECONDS):
         while not any(text in line for line in server.lines):
             if server.process.returncode is not None:
                 break
@@ -174,7 +191,7 @@ async def test_two_api_processes_and_two_workers(
         f"http://127.0.0.1:{port}",
     )
     processes.append(api)
-    await _wait_until_live(api)
+    await wait_until_live(api)
     workers = [await launch(["worker", "--concurrency", "2"], env) for _ in range(WORKERS)]
     processes.extend(workers)
     for worker in workers:
