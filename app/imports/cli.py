@@ -71,8 +71,11 @@ class _ReadCounter:
 class _ProgressReport:
     """Rows read, rate and time left: a rich progress bar on a terminal, plain lines elsewhere."""
 
-    def __init__(self, console: Console, total_bytes: int) -> None:
+    def __init__(
+        self, console: Console, total_bytes: int, every_seconds: float = PLAIN_LINE_EVERY_SECONDS
+    ) -> None:
         self.console = console
+        self.every_seconds = every_seconds
         self.total = max(total_bytes, 1)
         self.bytes = 0
         self.lines = 0
@@ -105,7 +108,7 @@ class _ProgressReport:
         rate = self.rows / max(now - self.started, 1e-6)
         if self.bar is not None:
             self.bar.update(self.task_id, completed=self.bytes, rows=self.rows, rate=rate)
-        elif now - self.last_line >= PLAIN_LINE_EVERY_SECONDS:
+        elif now - self.last_line >= self.every_seconds:
             self.last_line = now
             self._plain_line(now, rate)
 
