@@ -15,14 +15,16 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
-    UV_PYTHON_DOWNLOADS=never
+    UV_PYTHON_DOWNLOADS=never \
+    UV_CACHE_DIR=/var/cache/uv
 RUN python -m pip install "uv==${UV_VERSION}" \
  && python -m venv /opt/venv
 
 # Only the lock: the layer is rebuilt when the dependencies change, not when the code does.
-COPY requirements.lock /tmp/requirements.lock
-RUN --mount=type=cache,target=/root/.cache/uv \
-    uv pip sync --python /opt/venv/bin/python --require-hashes /tmp/requirements.lock
+WORKDIR /build
+COPY requirements.lock ./
+RUN --mount=type=cache,target=/var/cache/uv \
+    uv pip sync --python /opt/venv/bin/python --require-hashes requirements.lock
 
 # --- runtime: the virtual environment and the code, nothing else -------------------------------
 FROM python:${PYTHON_VERSION}-slim AS runtime
