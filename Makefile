@@ -15,10 +15,11 @@ TEST_REDIS_URL    ?= redis://127.0.0.1:6379/0
 # pytest-xdist: one worker per core; CI machines have two.
 PYTEST_WORKERS ?= auto
 
-.PHONY: run test test-services lint fmt bench lock migrate clean help
+.PHONY: run dev test test-services lint fmt bench lock migrate clean help
 
 help:
 	@echo "make run            migrate ./var/app.db and serve on HOST:PORT (127.0.0.1:8000)"
+	@echo "make dev            the same, reloading on code changes (fastapi dev)"
 	@echo "make test           the whole suite on SQLite, in parallel, random order"
 	@echo "make test-services  the same suite on PostgreSQL + Redis ($(TEST_POSTGRES_URL))"
 	@echo "make lint           ruff, mypy, the import-linter layering contracts and the skill's audit"
@@ -38,6 +39,11 @@ $(STAMP): requirements.lock | $(BIN)/uv
 
 run: $(STAMP)
 	$(BIN)/python -m app serve
+
+# `fastapi dev` finds the app through [tool.fastapi] in pyproject.toml and reloads on changes.
+dev: $(STAMP)
+	$(BIN)/python -m app migrate
+	$(BIN)/fastapi dev --host $${HOST:-127.0.0.1} --port $${PORT:-8000}
 
 migrate: $(STAMP)
 	$(BIN)/python -m app migrate

@@ -13,6 +13,7 @@ from app.core.observability import Metrics, RequestContextMiddleware
 from app.core.settings import Settings, get_settings
 from app.exports.router import router as exports_router
 from app.files.router import router as files_router
+from app.health.root import router as root_router
 from app.health.router import router as health_router
 from app.imports.router import router as imports_router
 
@@ -42,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
-    app.state.metrics = Metrics()
+    app.state.metrics = Metrics(settings.prometheus_multiproc_dir)
 
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(auth_router)
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(tools_router)
     app.include_router(api)
     app.include_router(health_router)
+    app.include_router(root_router)
 
     install_error_handlers(app)
     # Added first = innermost: it converts unexpected errors into a 500 problem that still

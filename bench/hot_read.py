@@ -12,7 +12,7 @@ interleaved over `--rounds`:
 - `Core`: the same SELECT through `engine.connect()` in autocommit, the path before `HotRead`;
 - `Core in a transaction`: the same without autocommit (BEGIN ... COMMIT around it).
 
-The engine is `app.core.db.create_engine` with the API.md pool defaults (10 + 20). Everything
+The engine is `app.core.db.create_engine` with the default pool settings (10 + 20). Everything
 is on 127.0.0.1; the database is created, seeded with 100 users and dropped at the end.
 """
 

@@ -7,10 +7,10 @@ process's resident memory (VmRSS sampled every 20 ms; baseline after a small war
 peak during the big one). For the naive version: the same rows validated with the same Pydantic
 model and inserted with `executemany` in one SQLite transaction, in a process of its own; its
 rows per second and peak RSS (`ru_maxrss`). pandas is not a dependency of the project: the naive
-run needs `--pandas-site-packages` pointing at a venv that has it (made under /tmp).
+run needs `--pandas-site-packages` pointing at a separate venv that has it.
 
     .venv/bin/python -m bench.imports [--rows 1000000] [--postgres-url postgresql+asyncpg://...]
-        [--pandas-site-packages /tmp/pandas-venv/lib/python3.11/site-packages]
+        [--pandas-site-packages PANDAS_VENV/lib/python3.11/site-packages]
 
 Servers listen on 127.0.0.1 and are stopped by pid; the PostgreSQL database is created and
 dropped by the run. Each import is bounded (120 s).

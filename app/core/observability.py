@@ -12,11 +12,14 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -74,10 +77,18 @@ def configure_logging(*, fmt: str, level: str) -> None:
 
 
 class Metrics:
-    """One registry per app, so several apps in one process (tests) never collide."""
+    """One registry per app, so several apps in one process (tests) never collide.
 
-    def __init__(self) -> None:
+    With several server processes (`serve --workers N`), `multiprocess_dir` is the directory
+    prometheus_client shares between them (PROMETHEUS_MULTIPROC_DIR, set by `serve` before the
+    workers start): every process writes its counters and histograms there, and a scrape,
+    whichever process answers it, reads all of them. The pool gauges are live functions of the
+    process that answers, so they come from its own registry."""
+
+    def __init__(self, multiprocess_dir: Path | None = None) -> None:
         self.registry = CollectorRegistry()
+        self.multiprocess_dir = multiprocess_dir
+        self._live_names: set[str] = set()
         self.requests = Counter(
             "http_requests_total",
             "HTTP requests by route template, method and status.",
@@ -92,13 +103,16 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
         self.in_flight = Gauge(
-            "http_requests_in_flight", "Requests being served.", registry=self.registry
+            "http_requests_in_flight",
+            "Requests being served.",
+            registry=self.registry,
+            multiprocess_mode="livesum",  # the sum over the server processes alive
         )
 
     def track_pool(self, checked_out: Callable[[], int], overflow: Callable[[], int]) -> None:
         pool_in_use = Gauge(
             "db_pool_connections_in_use",
-            "Database connections checked out of the pool.",
+            "Database connections checked out of the pool (of the process answering).",
             registry=self.registry,
         )
         pool_in_use.set_function(lambda: float(checked_out()))
@@ -108,6 +122,33 @@ class Metrics:
             registry=self.registry,
         )
         pool_overflow.set_function(lambda: float(overflow()))
+        self._live_names |= {"db_pool_connections_in_use", "db_pool_overflow"}
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        collector = MultiProcessCollector(None, path=str(self.multiprocess_dir))  # type: ignore[no-untyped-call]
+        shared = [
+            family
+            for family in collector.collect()  # type: ignore[no-untyped-call]
+            if family.name not in self._live_names
+        ]
+        names = {family.name for family in shared}
+        own = [family for family in self.registry.collect() if family.name not in names]
+        combined = CollectorRegistry(auto_describe=False)
+        combined.register(_Families([*shared, *own]))
+        return generate_latest(combined)
+
+
+class _Families:
+    """A collector of metric families already collected."""
+
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self.families = list(families)
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families
 
 
 def _route_template(scope: Scope) -> str:

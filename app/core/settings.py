@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
+    # Where the server processes of `serve --workers N` share their metrics (prometheus_client's
+    # multiprocess mode). `serve --workers N` makes a temporary one when it is unset.
+    prometheus_multiproc_dir: Path | None = None
     # Seconds uvicorn waits for in-flight requests after SIGTERM before cancelling them.
     graceful_shutdown_seconds: int = Field(default=10, ge=0, le=600)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)

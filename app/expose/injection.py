@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import get_session
 from app.core.dependencies import get_app_settings, get_http_client
-from app.jobs.queue import JobContext
 from app.core.settings import Settings
+from app.jobs.queue import JobContext
 
 JobProvider = Callable[[JobContext, AsyncExitStack], Awaitable[Any]]
 

@@ -9,18 +9,20 @@ injected values are provided again inside the job, from its context.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, suppress
 from typing import Any
 
 import structlog
+from fastapi import Request, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.routing import NoMatchFound
 
 from app.core.errors import AppError
-from app.jobs.queue import JobContext, JobFailed, enqueue, job_kind
 from app.expose.errors import ExposeError
 from app.expose.injection import Caller
 from app.expose.tool import Tool
+from app.jobs.queue import JobContext, JobFailed, enqueue, job_kind
 
 log = structlog.get_logger("app.expose")
 
@@ -44,6 +46,12 @@ async def submit_job(
     )
     await session.commit()
     return job
+
+
+def point_at_job(request: Request, response: Response, job_id: object) -> None:
+    """A 202 carries `Location`: the app's job route (named `read_job`), when it has one."""
+    with suppress(NoMatchFound):
+        response.headers["Location"] = str(request.app.url_path_for("read_job", job_id=str(job_id)))
 
 
 def register_job_kind(tool: Tool, caller: Caller | None, time_limit: float) -> None:

@@ -25,7 +25,7 @@ import typing
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Annotated, Any, TypeVar, cast
 
-from fastapi import APIRouter, Body, Depends, Request, status
+from fastapi import APIRouter, Body, Depends, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,7 +33,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.db import get_session
 from app.expose.errors import ErrorSpec, ExposeError, document_errors, problem_example
 from app.expose.injection import DEFAULT_INJECTABLES, Caller, Injectable, dependency_param
-from app.expose.long_running import DEFAULT_JOB_TIME_LIMIT, register_job_kind, submit_job
+from app.expose.long_running import (
+    DEFAULT_JOB_TIME_LIMIT,
+    point_at_job,
+    register_job_kind,
+    submit_job,
+)
 from app.expose.tool import Tool, ToolOptions, build_tool, qualified_name
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -272,6 +277,10 @@ class Exposer:
         params += [dependency_param(n, i.type, i.dependency) for n, i in injected.items()]
         if tool.long_running:
             params.append(dependency_param("tool_session_", AsyncSession, get_session))
+            for name, kind in (("tool_request_", Request), ("tool_response_", Response)):
+                params.append(
+                    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind)
+                )
         if self.caller is not None:
             params.append(
                 dependency_param("tool_caller_", self.caller.type, self.caller.dependency)
@@ -285,6 +294,7 @@ class Exposer:
                 assert job_schema is not None
                 user_id = caller.user_id(caller_value) if caller is not None else None
                 job = await submit_job(kwargs["tool_session_"], tool, arguments, user_id=user_id)
+                point_at_job(kwargs["tool_request_"], kwargs["tool_response_"], job.id)
                 return job_schema.model_validate(job)
             provided = {n: kwargs[n] for n in injected}
             provided.update(dict.fromkeys(signature.caller_params, caller_value))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Request, Response, status
 
 from app.auth.dependencies import CurrentSuperuser
 from app.core.db import SessionDep
@@ -38,6 +38,7 @@ IMPORT_ERRORS: dict[int | str, dict[str, Any]] = {
 )
 async def import_users(
     request: Request,
+    response: Response,
     caller: CurrentSuperuser,
     session: SessionDep,
     storage: StorageDep,
@@ -59,4 +60,5 @@ async def import_users(
         max_bytes=settings.max_upload_bytes,
         on_error=on_error,
     )
+    response.headers["Location"] = f"/api/v1/jobs/{job.id}"
     return JobRead.model_validate(job)

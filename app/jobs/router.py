@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from app.auth.dependencies import CurrentUser
@@ -73,6 +73,9 @@ async def download_result(
     status_code=status.HTTP_202_ACCEPTED,
     responses={401: PROBLEM, 404: PROBLEM, 409: {**PROBLEM, "description": "already finished"}},
 )
-async def cancel_job(job_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> JobRead:
+async def cancel_job(
+    job_id: uuid.UUID, user: CurrentUser, session: SessionDep, response: Response
+) -> JobRead:
     job = await service.get_job(session, job_id, user_id=user.id, is_superuser=user.is_superuser)
+    response.headers["Location"] = f"/api/v1/jobs/{job.id}"
     return JobRead.model_validate(await service.cancel_job(session, job))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 
 from app.auth.dependencies import CurrentSuperuser
 from app.core.db import SessionDep
@@ -36,7 +36,7 @@ QUEUE_DOWN: dict[str, Any] = {
     responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 503: QUEUE_DOWN},
 )
 async def send_notification(
-    body: NotificationCreate, caller: CurrentSuperuser, session: SessionDep
+    body: NotificationCreate, caller: CurrentSuperuser, session: SessionDep, response: Response
 ) -> JobRead:
     job = await service.request_email(
         session,
@@ -46,4 +46,5 @@ async def send_notification(
         to=str(body.to) if body.to is not None else None,
         user_id=body.user_id,
     )
+    response.headers["Location"] = f"/api/v1/jobs/{job.id}"
     return JobRead.model_validate(job)

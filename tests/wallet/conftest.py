@@ -132,7 +132,7 @@ Invariants = Callable[[], Awaitable[None]]
 
 @pytest.fixture
 def check_invariants(db: Database) -> Invariants:
-    """The money invariants of API.md, read straight from the database: no balance below zero;
+    """The money invariants of docs/api.md, read straight from the database: no balance below zero;
     the sum of balances equals the sum of top-ups and import credits; and each user's balance
     equals what their own ledger rows add up to (so no update was lost or doubled)."""
 
