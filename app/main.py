@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 # Registers every job kind. Not `import app.job_kinds`: that binds `app`, hiding the lazy app below.
 from app import job_kinds as _job_kinds  # noqa: F401
@@ -74,6 +75,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         expose_headers=["X-Request-ID", "Retry-After", "Idempotent-Replayed"],
         max_age=600,
     )
+    if settings.forwarded_allow_ips:
+        # Outermost: everything inside (rate limits, logs) sees the client a trusted proxy
+        # forwarded; from any other peer the headers are ignored.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     return app
 
 
