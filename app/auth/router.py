@@ -29,7 +29,7 @@ class LoginForm(BaseModel):
 
 @router.post(
     "/token",
-    responses={401: PROBLEM, 403: PROBLEM, 429: PROBLEM},
+    responses={401: PROBLEM, 403: PROBLEM, 429: PROBLEM, 503: PROBLEM},
 )
 async def login(
     form: Annotated[LoginForm, Form()],

@@ -7,12 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 
-from app.auth.dependencies import CurrentUser
 from app.core.db import SessionDep
 from app.core.dependencies import SettingsDep
 from app.core.idempotency import REPLAYED_HEADER, IdempotencyKeyHeader, idempotent_request
 from app.core.money import format_minor
 from app.core.pagination import Page, PageParamsDep
+from app.users.dependencies import CurrentUser
 from app.wallet import service
 from app.wallet.dependencies import GatewayDep
 from app.wallet.openapi import problems

@@ -1,7 +1,12 @@
-"""Who is calling: `CurrentUser` and `CurrentSuperuser`, built on OAuth2 bearer tokens."""
+"""Who is calling: `CurrentUser` and `CurrentSuperuser`, built on OAuth2 bearer tokens.
+
+Here, in `users`, so that every domain (auth included) can depend on "the current user"
+without `users` ever importing `auth`: imports flow auth -> users -> core.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -30,11 +35,17 @@ async def get_current_user(
     except InvalidToken as exc:
         raise Unauthorized("token is invalid or expired", code="invalid_token") from exc
     database: Database = request.app.state.db
-    user = await load_user_snapshot(database.engine, claims.user_id)
-    # Checked on every request, so deactivating a user locks out their live tokens at once.
-    if user is None or not user.is_active:
+    # None also when the token's session was ended (logout, a reused refresh token).
+    user = await load_user_snapshot(database.engine, claims.user_id, session_id=claims.session_id)
+    # Checked on every request, so deactivating a user, or changing their password, locks out
+    # their live tokens at once.
+    if user is None or not user.is_active or issued_before_revocation(user, claims.issued_at):
         raise Unauthorized("token is invalid or expired", code="invalid_token")
     return user
+
+
+def issued_before_revocation(user: User, issued_at: datetime) -> bool:
+    return user.tokens_valid_after is not None and issued_at < user.tokens_valid_after
 
 
 async def get_current_superuser(user: Annotated[User, Depends(get_current_user)]) -> User:
