@@ -16,6 +16,7 @@ from app.core.observability import Metrics, RequestContextMiddleware
 from app.core.settings import Settings, get_settings
 from app.exports.router import router as exports_router
 from app.files.router import router as files_router
+from app.files.service import delete_owner_files
 from app.health.router import router as health_router
 from app.imports.router import router as imports_router
 from app.jobs.router import router as jobs_router
@@ -42,6 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
+    # What DELETE /users/{id} erases besides the account (users imports no domain above it).
+    app.state.account_data_erasers = (delete_owner_files,)
 
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(auth_router)

@@ -13,7 +13,7 @@ import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import anyio
@@ -57,13 +57,13 @@ class PasswordHasher:
         return self._limiter
 
     async def _in_thread(self, function: Callable[..., T], *args: str) -> T:
-        if self._queue_limit is not None:
-            if self._in_flight >= HASHING_THREADS + self._queue_limit:
-                raise ServiceUnavailable(
-                    "too many password checks are waiting; retry shortly",
-                    retry_after=1,
-                    code="hashing_busy",
-                )
+        limit = self._queue_limit
+        if limit is not None and self._in_flight >= HASHING_THREADS + limit:
+            raise ServiceUnavailable(
+                "too many password checks are waiting; retry shortly",
+                retry_after=1,
+                code="hashing_busy",
+            )
         self._in_flight += 1
         try:
             return await anyio.to_thread.run_sync(function, *args, limiter=self._thread_limiter())
@@ -103,7 +103,7 @@ def create_access_token(
         # To the microsecond (a JWT NumericDate may have a fraction): a token issued just
         # after a password change, in the same second, must still count as issued after it.
         "iat": now.timestamp(),
-        "exp": now + timedelta(seconds=ttl_seconds),
+        "exp": now.timestamp() + ttl_seconds,
         "jti": uuid.uuid4().hex,
     }
     if session_id is not None:

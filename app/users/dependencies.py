@@ -6,6 +6,7 @@ without `users` ever importing `auth`: imports flow auth -> users -> core.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated
 
@@ -17,7 +18,7 @@ from app.core.errors import Forbidden, Unauthorized
 from app.core.security import InvalidToken, decode_access_token
 from app.core.settings import Settings
 from app.users.models import User
-from app.users.service import load_user_snapshot
+from app.users.service import AccountDataEraser, load_user_snapshot
 
 # auto_error=False: a missing token is our 401 problem, not FastAPI's bare {"detail": ...}.
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -54,5 +55,12 @@ async def get_current_superuser(user: Annotated[User, Depends(get_current_user)]
     return user
 
 
+async def get_account_data_erasers(request: Request) -> Sequence[AccountDataEraser]:
+    """What other domains keep of an account, to erase with it (set by the app factory)."""
+    erasers: Sequence[AccountDataEraser] = getattr(request.app.state, "account_data_erasers", ())
+    return erasers
+
+
 CurrentUser = Annotated[User, Depends(get_current_user)]
 CurrentSuperuser = Annotated[User, Depends(get_current_superuser)]
+AccountDataErasersDep = Annotated[Sequence[AccountDataEraser], Depends(get_account_data_erasers)]

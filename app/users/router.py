@@ -10,8 +10,9 @@ from app.core.errors import Forbidden, NotFound
 from app.core.pagination import Page, PageParamsDep
 from app.core.ratelimit import Bucket, RateLimiter
 from app.core.settings import Settings
+from app.core.storage import StorageDep
 from app.users import service
-from app.users.dependencies import CurrentSuperuser, CurrentUser
+from app.users.dependencies import AccountDataErasersDep, CurrentSuperuser, CurrentUser
 from app.users.models import User
 from app.users.schemas import UserCreate, UserRead, UserUpdate
 
@@ -122,10 +123,17 @@ async def update_user(
 @router.delete(
     "/{user_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM},
+    responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM},
 )
-async def delete_user(user_id: UserId, _: CurrentSuperuser, session: SessionDep) -> None:
-    await service.delete_user(session, user_id)
+async def delete_user(
+    user_id: UserId,
+    caller: CurrentSuperuser,
+    session: SessionDep,
+    storage: StorageDep,
+    erasers: AccountDataErasersDep,
+) -> None:
+    """Deactivate and anonymise the account and delete its files; its transactions stay."""
+    await service.delete_user(session, storage, user_id, actor=caller, erasers=erasers)
 
 
 def _password_checks(limiter: RateLimiter, settings: Settings, caller: User) -> Bucket:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
-from sqlalchemy import bindparam, delete, exists, select, update
+from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
@@ -17,6 +17,7 @@ from app.core.pagination import PageParams, encode_cursor
 from app.core.partial import apply_patch, changes
 from app.core.ratelimit import Bucket
 from app.core.security import PasswordHasher
+from app.core.storage import Storage
 from app.users.models import RefreshToken, User
 from app.users.schemas import UserCreate, UserRead, UserUpdate
 
@@ -182,12 +183,59 @@ async def end_every_session(session: AsyncSession, user: User) -> None:
     )
 
 
-async def delete_user(session: AsyncSession, user_id: int) -> None:
-    result = await session.execute(delete(User).where(User.id == user_id))
-    if result.rowcount == 0:  # type: ignore[attr-defined]
+# Erases what another domain keeps of an account (its files), in the deletion's transaction,
+# and returns the storage keys whose bytes to delete once it has committed. Registered by the
+# app factory (app.main), so that `users` never imports the domains built on it.
+AccountDataEraser = Callable[[AsyncSession, int], Awaitable[list[str]]]
+
+
+async def delete_user(
+    session: AsyncSession,
+    storage: Storage,
+    user_id: int,
+    *,
+    actor: User,
+    erasers: Sequence[AccountDataEraser] = (),
+) -> None:
+    """Deactivate and anonymise the account, end its sessions and erase its data; never touch
+    the ledger (its transactions stay, so every balance still adds up and every transfer keeps
+    both sides). Refused while the balance is not zero: that money would vanish."""
+    if user_id == actor.id:
+        raise Conflict("you cannot delete your own account", code="cannot_delete_self")
+    # One conditional UPDATE: a payment crediting the account at the same moment either lands
+    # first (and this refuses) or finds the account inactive (and is refused).
+    anonymised = await session.execute(
+        update(User)
+        .where(User.id == user_id, User.balance_minor == 0)
+        .values(
+            email=f"deleted-{user_id}@deleted.invalid",
+            name="Deleted user",
+            age=None,
+            is_active=False,
+            is_superuser=False,
+            tokens_valid_after=utcnow(),
+        )
+        .returning(User.id)
+        .execution_options(synchronize_session=False)
+    )
+    if anonymised.scalar_one_or_none() is None:
+        exists = await session.scalar(select(User.id).where(User.id == user_id))
         await session.rollback()
-        raise NotFound(f"user {user_id} not found", code="user_not_found")
+        if exists is None:
+            raise NotFound(f"user {user_id} not found", code="user_not_found")
+        raise Conflict(
+            f"user {user_id} still has a balance; pay it out first", code="balance_not_zero"
+        )
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    keys = [key for erase in erasers for key in await erase(session, user_id)]
     await session.commit()
+    # After the commit: a failure here leaves unreferenced bytes, never a row without bytes.
+    for key in keys:
+        await storage.delete(key)
 
 
 async def ensure_superuser(
