@@ -78,6 +78,9 @@ def serve(
             access_log=False,  # our middleware logs each request once, with its request id
             log_config=None,  # the app's lifespan configures logging
             server_header=False,
+            # uvicorn would trust X-Forwarded-For from 127.0.0.1 by default; the app applies
+            # FORWARDED_ALLOW_IPS itself (app.main), default none.
+            proxy_headers=False,
         )
     finally:
         if metrics_dir is not None:
@@ -245,6 +248,9 @@ def expose(
         access_log=False,
         log_config=None,
         server_header=False,
+        # uvicorn would trust X-Forwarded-For from 127.0.0.1 by default; the app applies
+        # FORWARDED_ALLOW_IPS itself (app.main), default none.
+        proxy_headers=False,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.auth.router import router as auth_router
 from app.core.errors import install_error_handlers
@@ -13,6 +14,7 @@ from app.core.observability import Metrics, RequestContextMiddleware
 from app.core.settings import Settings, get_settings
 from app.exports.router import router as exports_router
 from app.files.router import router as files_router
+from app.files.service import delete_owner_files
 from app.health.root import router as root_router
 from app.health.router import router as health_router
 from app.imports.router import router as imports_router
@@ -44,6 +46,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = Metrics(settings.prometheus_multiproc_dir)
+    # What DELETE /users/{id} erases besides the account (users imports no domain above it).
+    app.state.account_data_erasers = (delete_owner_files,)
 
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(auth_router)
@@ -78,6 +82,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         expose_headers=["X-Request-ID", "Retry-After", "Idempotent-Replayed"],
         max_age=600,
     )
+    if settings.forwarded_allow_ips:
+        # Outermost: everything inside (rate limits, logs) sees the client a trusted proxy
+        # forwarded; from any other peer the headers are ignored.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     return app
 
 

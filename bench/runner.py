@@ -115,6 +115,9 @@ def service_server(
         "DATABASE_URL": database_url,
         "SECRET_KEY": secret,
         "ENVIRONMENT": "production",
+        # Production refuses the sandbox gateway; no scenario charges a card.
+        "PAYMENT_GATEWAY": "http",
+        "PAYMENT_GATEWAY_URL": "https://gateway.invalid/v1",
         "LOG_LEVEL": "WARNING",
         **extra_env,
     }

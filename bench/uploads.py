@@ -174,6 +174,9 @@ async def run_service(size: int, work: Path) -> dict[str, Any]:
         "VAR_DIR": str(work / "var"),
         "SECRET_KEY": SECRET_KEY,
         "ENVIRONMENT": "production",
+        # Production refuses the sandbox gateway; no scenario charges a card.
+        "PAYMENT_GATEWAY": "http",
+        "PAYMENT_GATEWAY_URL": "https://gateway.invalid/v1",
         "ARGON2_TIME_COST": "2",
         "ARGON2_MEMORY_KIB": "19456",
         "LOG_LEVEL": "WARNING",

@@ -10,7 +10,6 @@ from app.auth.schemas import RefreshRequest, TokenPair
 from app.core.db import SessionDep
 from app.core.dependencies import PasswordHasherDep, RateLimiterDep, SettingsDep
 from app.core.errors import AppError
-from app.core.ratelimit import rule
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -30,7 +29,7 @@ class LoginForm(BaseModel):
 
 @router.post(
     "/token",
-    responses={401: PROBLEM, 403: PROBLEM, 429: PROBLEM},
+    responses={401: PROBLEM, 403: PROBLEM, 429: PROBLEM, 503: PROBLEM},
 )
 async def login(
     form: Annotated[LoginForm, Form()],
@@ -42,19 +41,34 @@ async def login(
     limiter: RateLimiterDep,
 ) -> TokenPair:
     email = form.username.strip().lower()
+    # The peer, or the address a trusted proxy forwarded (FORWARDED_ALLOW_IPS, applied by the
+    # proxy-headers middleware before any route runs).
     client = request.client.host if request.client else "unknown"
-    per_email = (rule(settings.login_failures_per_email), f"login:email:{email}")
-    per_client = [(rule(settings.login_failures_per_client), f"login:client:{client}")]
-    await limiter.check(per_client, what="failed logins")
+    per_client = limiter.bucket(
+        settings.login_failures_per_client, f"login:client:{client}", what="failed logins"
+    )
+    # Strict per (email, client); loose per email, counted only for attempts the strict one let
+    # through, so one client alone can never use up the email's allowance and lock its owner out.
+    per_email_and_client = limiter.bucket(
+        settings.login_failures_per_email_and_client,
+        f"login:email-client:{email}:{client}",
+        what="failed logins",
+    )
+    per_email = limiter.bucket(
+        settings.login_failures_per_email, f"login:email:{email}", what="failed logins"
+    )
+    await per_client.check()
     # Counted before the attempt, atomically: checking first and counting only after the slow
-    # hash let a burst of parallel guesses all through. A correct password gives it back.
-    await limiter.acquire(*per_email, what="failed logins")
+    # hash let a burst of parallel guesses all through. A correct password gives them back.
+    await per_email_and_client.acquire()
+    await per_email.acquire()
     try:
         user = await service.authenticate(session, email, form.password, hasher)
     except AppError:
-        await limiter.hit(per_client)
+        await per_client.hit()
         raise
-    await limiter.clear(*per_email)
+    await per_email_and_client.clear()
+    await per_email.clear()
     response.headers.update(NO_STORE)
     return await service.issue_tokens(session, user, settings)
 

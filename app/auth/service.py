@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.models import RefreshToken
 from app.auth.schemas import TokenPair
 from app.core.errors import Forbidden, Unauthorized
 from app.core.security import (
@@ -19,7 +18,7 @@ from app.core.security import (
 )
 from app.core.settings import Settings
 from app.users import service as users
-from app.users.models import User
+from app.users.models import RefreshToken, User
 
 INVALID_CREDENTIALS = "incorrect email or password"
 
@@ -58,18 +57,23 @@ async def issue_tokens(
     family_id: uuid.UUID | None = None,
 ) -> TokenPair:
     refresh = new_refresh_token()
+    family_id = family_id or uuid.uuid4()
     session.add(
         RefreshToken(
             user_id=user.id,
-            family_id=family_id or uuid.uuid4(),
+            family_id=family_id,
             token_hash=hash_refresh_token(refresh),
             expires_at=datetime.now(UTC) + timedelta(seconds=settings.refresh_token_ttl_seconds),
         )
     )
     await session.commit()
     return TokenPair(
+        # Named after its session, so that ending the session (logout) ends this token too.
         access_token=create_access_token(
-            user.id, secret=settings.secret, ttl_seconds=settings.access_token_ttl_seconds
+            user.id,
+            secret=settings.secret,
+            ttl_seconds=settings.access_token_ttl_seconds,
+            session_id=family_id,
         ),
         refresh_token=refresh,
         expires_in=settings.access_token_ttl_seconds,

@@ -110,7 +110,9 @@ def make_lifespan(
             app.state.storage = open_storage(settings)
 
             app.state.password_hasher = PasswordHasher(
-                time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib
+                time_cost=settings.argon2_time_cost,
+                memory_kib=settings.argon2_memory_kib,
+                queue_limit=settings.password_hash_queue_limit,
             )
 
             # Built once here, in a worker thread: the first /openapi.json (schema generation)

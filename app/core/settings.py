@@ -6,12 +6,14 @@ Nothing else in the code reads `os.environ`. Tests build their own `Settings(...
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
+from limits import parse
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -53,9 +55,24 @@ class Settings(BaseSettings):
     first_superuser_password: SecretStr | None = None
     access_token_ttl_seconds: int = Field(default=900, ge=1)
     refresh_token_ttl_seconds: int = Field(default=1_209_600, ge=1)
-    # Login throttling: failed attempts allowed per email and per client address.
-    login_failures_per_email: str = "5/minute"
+    # Login throttling (the `limits` library's notation, moving windows). Failures are counted
+    # strictly per (email, client), loosely per email: one client can never reach the email's
+    # allowance alone, so it cannot lock the owner out, while many clients guessing one
+    # account are stopped. And per client, across emails.
+    login_failures_per_email_and_client: str = "5/minute"
+    login_failures_per_email: str = "20/minute"
     login_failures_per_client: str = "30/minute"
+    # Sign-ups per client, and wrong `current_password` guesses per user.
+    signup_rate_limit: str = "10/minute"
+    password_checks_per_user: str = "5/minute"
+    # Peers (IP addresses or networks) whose X-Forwarded-For names the client. Empty: the
+    # peer address is the client, whatever the headers say.
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Password hashes waiting for a thread, per process, beyond which a request is answered
+    # 503 with Retry-After at once instead of queueing behind a flood.
+    password_hash_queue_limit: int = Field(default=32, ge=1)
+    # `payee_not_found` answers per user: stops probing which emails have an account.
+    payee_lookup_failures_per_user: str = "10/minute"
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     # Argon2id cost. The defaults are pwdlib's recommended profile; tests lower them to stay
     # fast, and production refuses anything under OWASP's floor (19 MiB, 2 passes).
@@ -111,6 +128,42 @@ class Settings(BaseSettings):
             return [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
         return value
 
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _split_forwarded(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _addresses_only(cls, values: list[str]) -> list[str]:
+        # Addresses and networks only: "*" would let any client choose its own address.
+        for value in values:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"FORWARDED_ALLOW_IPS: {value!r} is not an IP address or network"
+                ) from None
+        return values
+
+    @field_validator(
+        "login_failures_per_email_and_client",
+        "login_failures_per_email",
+        "login_failures_per_client",
+        "signup_rate_limit",
+        "password_checks_per_user",
+        "payee_lookup_failures_per_user",
+    )
+    @classmethod
+    def _rate_limit_notation(cls, value: str) -> str:
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a rate limit such as '5/minute'") from None
+        return value
+
     @field_validator("cors_origins")
     @classmethod
     def _no_wildcard(cls, origins: list[str]) -> list[str]:
@@ -143,6 +196,12 @@ class Settings(BaseSettings):
                 )
             if self.argon2_memory_kib < 19_456 or self.argon2_time_cost < 2:
                 raise ValueError("ARGON2_* below OWASP's floor (19456 KiB, 2 passes) in production")
+            # The sandbox approves every Luhn-valid card: real money would never be charged.
+            if self.payment_gateway == "sandbox":
+                raise ValueError(
+                    "PAYMENT_GATEWAY=sandbox approves every card: production needs "
+                    "PAYMENT_GATEWAY=http and PAYMENT_GATEWAY_URL"
+                )
         if self.payment_gateway == "http" and not self.payment_gateway_url:
             raise ValueError("PAYMENT_GATEWAY=http needs PAYMENT_GATEWAY_URL")
         if self.environment is not Environment.PRODUCTION and self.secret_key is None:

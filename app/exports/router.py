@@ -4,10 +4,10 @@ from typing import Any
 
 from fastapi import APIRouter, Response, status
 
-from app.auth.dependencies import CurrentUser
 from app.core.db import SessionDep
 from app.exports import service
 from app.jobs.schemas import JobRead
+from app.users.dependencies import CurrentUser
 
 router = APIRouter(prefix="/exports", tags=["exports"])
 

@@ -7,7 +7,6 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request, status
 from fastapi.responses import Response, StreamingResponse
 
-from app.auth.dependencies import CurrentUser
 from app.core.db import SessionDep
 from app.core.dependencies import SettingsDep
 from app.core.storage import StorageDep
@@ -19,6 +18,7 @@ from app.files.uploads import (
     MultipartStream,
     problem_example,
 )
+from app.users.dependencies import CurrentUser
 
 router = APIRouter(prefix="/files", tags=["files"])
 

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 
 import anyio
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import READ_ONLY
@@ -127,3 +127,14 @@ async def delete_file(
     await session.commit()
     # After the commit: a failure here leaves unreferenced bytes, never a row without bytes.
     await storage.delete(row.storage_key)
+
+
+async def delete_owner_files(session: AsyncSession, owner_id: int) -> list[str]:
+    """Delete every file row of `owner_id` in the caller's transaction (account deletion) and
+    return their storage keys: the caller deletes the bytes after its commit, as `delete_file`
+    does."""
+    keys = list(
+        await session.scalars(select(StoredFile.storage_key).where(StoredFile.owner_id == owner_id))
+    )
+    await session.execute(delete(StoredFile).where(StoredFile.owner_id == owner_id))
+    return keys

@@ -4,7 +4,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
 
-from app.auth.dependencies import CurrentSuperuser
 from app.core.db import SessionDep
 from app.core.dependencies import SettingsDep
 from app.core.storage import StorageDep
@@ -17,6 +16,7 @@ from app.files.uploads import (
 from app.imports import service
 from app.imports.schemas import OnError
 from app.jobs.schemas import JobRead
+from app.users.dependencies import CurrentSuperuser
 
 router = APIRouter(prefix="/imports", tags=["imports"])
 

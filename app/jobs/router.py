@@ -6,13 +6,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import StreamingResponse
 
-from app.auth.dependencies import CurrentUser
 from app.core.db import READ_ONLY, SessionDep
 from app.core.errors import NotFound
 from app.core.pagination import Page, PageParamsDep
 from app.core.storage import StorageDep
 from app.jobs import service
 from app.jobs.schemas import JobRead, JobStatusName
+from app.users.dependencies import CurrentUser
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 

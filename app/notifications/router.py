@@ -4,11 +4,11 @@ from typing import Any
 
 from fastapi import APIRouter, Response, status
 
-from app.auth.dependencies import CurrentSuperuser
 from app.core.db import SessionDep
 from app.jobs.schemas import JobRead
 from app.notifications import service
 from app.notifications.schemas import NotificationCreate
+from app.users.dependencies import CurrentSuperuser
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 

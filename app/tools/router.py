@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.dependencies import get_current_user
 from app.expose import Caller, Exposer
 from app.jobs.schemas import JobRead
 from app.tools.cards import card_check_digit, check_card, check_card_number
@@ -17,6 +16,7 @@ from app.tools.currency import RatesUnavailable, convert_currency
 from app.tools.loans import amortisation_schedule
 from app.tools.statement import account_statement, check_period
 from app.users import service as users_service
+from app.users.dependencies import get_current_user
 from app.users.models import User
 
 

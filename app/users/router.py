@@ -2,14 +2,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Request, status
 
-from app.auth.dependencies import CurrentSuperuser, CurrentUser
 from app.core.db import SessionDep
-from app.core.dependencies import PasswordHasherDep, SettingsDep
+from app.core.dependencies import PasswordHasherDep, RateLimiterDep, SettingsDep
 from app.core.errors import Forbidden, NotFound
 from app.core.pagination import Page, PageParamsDep
+from app.core.ratelimit import Bucket, RateLimiter
+from app.core.settings import Settings
+from app.core.storage import StorageDep
 from app.users import service
+from app.users.dependencies import AccountDataErasersDep, CurrentSuperuser, CurrentUser
+from app.users.models import User
 from app.users.schemas import UserCreate, UserRead, UserUpdate
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -21,13 +25,22 @@ UserId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses={403: PROBLEM, 409: PROBLEM},
+    responses={403: PROBLEM, 409: PROBLEM, 429: PROBLEM, 503: PROBLEM},
 )
 async def sign_up(
-    body: UserCreate, session: SessionDep, settings: SettingsDep, hasher: PasswordHasherDep
+    body: UserCreate,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    hasher: PasswordHasherDep,
+    limiter: RateLimiterDep,
 ) -> UserRead:
     if not settings.signup_enabled:
         raise Forbidden("sign-up is disabled", code="signup_disabled")
+    # Each sign-up costs a password hash: without a limit, anyone can keep the hashing
+    # threads busy and slow every sign-in.
+    client = request.client.host if request.client else "unknown"
+    await limiter.bucket(settings.signup_rate_limit, f"signup:{client}", what="sign-ups").acquire()
     user = await service.create_user(session, body, hasher)
     return service.to_read(user, settings.currency)
 
@@ -37,15 +50,25 @@ async def read_me(user: CurrentUser, settings: SettingsDep) -> UserRead:
     return service.to_read(user, settings.currency)
 
 
-@router.patch("/me", responses={401: PROBLEM, 403: PROBLEM, 409: PROBLEM})
+@router.patch(
+    "/me", responses={401: PROBLEM, 403: PROBLEM, 409: PROBLEM, 429: PROBLEM, 503: PROBLEM}
+)
 async def update_me(
     body: UserUpdate,
     user: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,
     hasher: PasswordHasherDep,
+    limiter: RateLimiterDep,
 ) -> UserRead:
-    updated = await service.update_user(session, user, body, hasher, actor=user)
+    updated = await service.update_user(
+        session,
+        user,
+        body,
+        hasher,
+        actor=user,
+        password_checks=_password_checks(limiter, settings, user),
+    )
     return service.to_read(updated, settings.currency)
 
 
@@ -71,7 +94,10 @@ async def read_user(
     return service.to_read(await service.get_user(session, user_id), settings.currency)
 
 
-@router.patch("/{user_id}", responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM})
+@router.patch(
+    "/{user_id}",
+    responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM, 429: PROBLEM, 503: PROBLEM},
+)
 async def update_user(
     user_id: UserId,
     body: UserUpdate,
@@ -79,20 +105,43 @@ async def update_user(
     session: SessionDep,
     settings: SettingsDep,
     hasher: PasswordHasherDep,
+    limiter: RateLimiterDep,
 ) -> UserRead:
     _may_act_on(caller, user_id)
     target = caller if caller.id == user_id else await service.get_user(session, user_id)
-    updated = await service.update_user(session, target, body, hasher, actor=caller)
+    updated = await service.update_user(
+        session,
+        target,
+        body,
+        hasher,
+        actor=caller,
+        password_checks=_password_checks(limiter, settings, caller),
+    )
     return service.to_read(updated, settings.currency)
 
 
 @router.delete(
     "/{user_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM},
+    responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM},
 )
-async def delete_user(user_id: UserId, _: CurrentSuperuser, session: SessionDep) -> None:
-    await service.delete_user(session, user_id)
+async def delete_user(
+    user_id: UserId,
+    caller: CurrentSuperuser,
+    session: SessionDep,
+    storage: StorageDep,
+    erasers: AccountDataErasersDep,
+) -> None:
+    """Deactivate and anonymise the account and delete its files; its transactions stay."""
+    await service.delete_user(session, storage, user_id, actor=caller, erasers=erasers)
+
+
+def _password_checks(limiter: RateLimiter, settings: Settings, caller: User) -> Bucket:
+    # Per user, not per client: guessing one account's password from many addresses is what
+    # this limit is for.
+    return limiter.bucket(
+        settings.password_checks_per_user, f"password-check:{caller.id}", what="password checks"
+    )
 
 
 def _may_act_on(caller: CurrentUser, user_id: int) -> None:

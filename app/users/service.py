@@ -2,41 +2,56 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
-from app.core.db import HotRead
+from app.core.db import HotRead, utcnow
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.core.money import format_minor
 from app.core.pagination import PageParams, encode_cursor
 from app.core.partial import apply_patch, changes
+from app.core.ratelimit import Bucket
 from app.core.security import PasswordHasher
-from app.users.models import User
+from app.core.storage import Storage
+from app.users.models import RefreshToken, User
 from app.users.schemas import UserCreate, UserRead, UserUpdate
 
 SUPERUSER_ONLY_FIELDS = frozenset({"is_active", "is_superuser"})
 MAX_ID = 2**63 - 1  # BIGINT
 
 
+# Whether the session (refresh-token family) an access token names was ended: read in the same
+# round trip as the user.
+_SESSION_ENDED = (
+    exists()
+    .where(RefreshToken.family_id == bindparam("session_id"), RefreshToken.revoked_at.is_not(None))
+    .label("session_ended")
+)
 # The columns of `users`, read with no session, no identity map and no ORM loading.
-_USER_BY_ID = HotRead(select(User.__table__).where(User.__table__.c.id == bindparam("user_id")))
+_USER_BY_ID = HotRead(
+    select(User.__table__, _SESSION_ENDED).where(User.__table__.c.id == bindparam("user_id"))
+)
 
 
-async def load_user_snapshot(engine: AsyncEngine, user_id: int) -> User | None:
+async def load_user_snapshot(
+    engine: AsyncEngine, user_id: int, *, session_id: uuid.UUID | None = None
+) -> User | None:
     """The hot path of every authenticated request: one autocommit read (one round trip, no
     BEGIN/COMMIT) on a connection that goes straight back to the pool (see `HotRead`).
 
     The result is a *detached* `User`: readable everywhere, and a service that changes it
     attaches it with `session.add(user)` first. Without pool pre-ping, this read is also the
     request's liveness check: a dead connection is discarded and the read retried once on a
-    fresh one, which is safe for a plain SELECT.
+    fresh one, which is safe for a plain SELECT. None when there is no such user, or when
+    `session_id` names a session that was ended.
     """
-    row = await _USER_BY_ID.one_or_none(engine, user_id=user_id)
-    if row is None:
+    row = await _USER_BY_ID.one_or_none(engine, user_id=user_id, session_id=session_id)
+    if row is None or row.pop("session_ended"):
         return None
     user = User(**row)
     make_transient_to_detached(user)
@@ -119,7 +134,9 @@ async def update_user(
     hasher: PasswordHasher,
     *,
     actor: User,
+    password_checks: Bucket | None = None,
 ) -> User:
+    """`password_checks`: the caller's allowance of `current_password` checks."""
     session.add(user)  # the caller's own snapshot (see load_user_snapshot) arrives detached
     sent = changes(patch)
     if SUPERUSER_ONLY_FIELDS & sent.keys() and not actor.is_superuser:
@@ -127,6 +144,10 @@ async def update_user(
 
     if "password" in sent:
         if not actor.is_superuser:
+            # Counted before the check, atomically (parallel guesses cannot outrun it); a
+            # correct password gives the allowance back.
+            if password_checks is not None:
+                await password_checks.acquire()
             current = sent.get("current_password")
             ok, _ = await hasher.verify(current or "", user.hashed_password if current else None)
             if not ok:
@@ -134,7 +155,10 @@ async def update_user(
                     "changing the password requires the correct current_password",
                     code="current_password_invalid",
                 )
+            if password_checks is not None:
+                await password_checks.clear()
         user.hashed_password = await hasher.hash(sent["password"])
+        await end_every_session(session, user)
 
     apply_patch(user, patch, exclude={"password", "current_password"})
     try:
@@ -147,12 +171,71 @@ async def update_user(
     return user
 
 
-async def delete_user(session: AsyncSession, user_id: int) -> None:
-    result = await session.execute(delete(User).where(User.id == user_id))
-    if result.rowcount == 0:  # type: ignore[attr-defined]
+async def end_every_session(session: AsyncSession, user: User) -> None:
+    """In the caller's transaction: every refresh-token family of the user is revoked and
+    every access token issued until now stops working (see `tokens_valid_after`)."""
+    now = utcnow()
+    user.tokens_valid_after = now
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+# Erases what another domain keeps of an account (its files), in the deletion's transaction,
+# and returns the storage keys whose bytes to delete once it has committed. Registered by the
+# app factory (app.main), so that `users` never imports the domains built on it.
+AccountDataEraser = Callable[[AsyncSession, int], Awaitable[list[str]]]
+
+
+async def delete_user(
+    session: AsyncSession,
+    storage: Storage,
+    user_id: int,
+    *,
+    actor: User,
+    erasers: Sequence[AccountDataEraser] = (),
+) -> None:
+    """Deactivate and anonymise the account, end its sessions and erase its data; never touch
+    the ledger (its transactions stay, so every balance still adds up and every transfer keeps
+    both sides). Refused while the balance is not zero: that money would vanish."""
+    if user_id == actor.id:
+        raise Conflict("you cannot delete your own account", code="cannot_delete_self")
+    # One conditional UPDATE: a payment crediting the account at the same moment either lands
+    # first (and this refuses) or finds the account inactive (and is refused).
+    anonymised = await session.execute(
+        update(User)
+        .where(User.id == user_id, User.balance_minor == 0)
+        .values(
+            email=f"deleted-{user_id}@deleted.invalid",
+            name="Deleted user",
+            age=None,
+            is_active=False,
+            is_superuser=False,
+            tokens_valid_after=utcnow(),
+        )
+        .returning(User.id)
+        .execution_options(synchronize_session=False)
+    )
+    if anonymised.scalar_one_or_none() is None:
+        exists = await session.scalar(select(User.id).where(User.id == user_id))
         await session.rollback()
-        raise NotFound(f"user {user_id} not found", code="user_not_found")
+        if exists is None:
+            raise NotFound(f"user {user_id} not found", code="user_not_found")
+        raise Conflict(
+            f"user {user_id} still has a balance; pay it out first", code="balance_not_zero"
+        )
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    keys = [key for erase in erasers for key in await erase(session, user_id)]
     await session.commit()
+    # After the commit: a failure here leaves unreferenced bytes, never a row without bytes.
+    for key in keys:
+        await storage.delete(key)
 
 
 async def ensure_superuser(

@@ -33,6 +33,7 @@ EXAMPLES: dict[str, tuple[int, str, str]] = {
         "a request with this Idempotency-Key is still in progress; retry shortly",
     ),
     "validation_error": (422, "validation_error", "request validation failed"),
+    "rate_limited": (429, "rate_limited", "too many payments to unknown payees; retry in 42 s"),
     "idempotency_key_reused": (
         422,
         "idempotency_key_reused",

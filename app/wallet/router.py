@@ -7,12 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 
-from app.auth.dependencies import CurrentUser
 from app.core.db import SessionDep
-from app.core.dependencies import SettingsDep
+from app.core.dependencies import RateLimiterDep, SettingsDep
 from app.core.idempotency import REPLAYED_HEADER, IdempotencyKeyHeader, idempotent_request
 from app.core.money import format_minor
 from app.core.pagination import Page, PageParamsDep
+from app.users.dependencies import CurrentUser
 from app.wallet import service
 from app.wallet.dependencies import GatewayDep
 from app.wallet.openapi import problems
@@ -102,6 +102,7 @@ async def top_up(
             *AUTH,
             "payee_not_found",
             "idempotency_in_progress",
+            "rate_limited",
             "content_too_large",
             "validation_error",
             "payment_to_self",
@@ -117,6 +118,7 @@ async def pay(
     session: SessionDep,
     settings: SettingsDep,
     response: Response,
+    limiter: RateLimiterDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> TransactionRead:
     """Pay another user, named by `payee_id` or `payee_email`. Both sides are written, and
@@ -135,6 +137,11 @@ async def pay(
         amount_minor=body.amount_minor,
         description=body.description,
         idempotent=idempotent,
+        payee_lookup_failures=limiter.bucket(
+            settings.payee_lookup_failures_per_user,
+            f"payee-lookup:{user.id}",
+            what="payments to unknown payees",
+        ),
     )
     if outcome.replayed:
         response.headers[REPLAYED_HEADER] = "true"

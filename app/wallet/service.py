@@ -23,6 +23,7 @@ from app.core.errors import AppError, BadRequest, InvalidInput, NotFound
 from app.core.idempotency import IdempotentRequest
 from app.core.money import format_minor
 from app.core.pagination import PageParams, newest_first, next_page
+from app.core.ratelimit import Bucket
 from app.jobs.queue import enqueue
 from app.users.models import User
 from app.wallet import idempotency
@@ -180,10 +181,11 @@ async def pay(
     amount_minor: int,
     description: str | None = None,
     idempotent: IdempotentRequest | None = None,
+    payee_lookup_failures: Bucket | None = None,
 ) -> Outcome:
     """Move `amount_minor` from payer to payee: both ledger sides, both balances, the receipt
     job and the idempotency record, in one database transaction. The answer is the payer's
-    side."""
+    side. `payee_lookup_failures`: the payer's allowance of `payee_not_found` answers."""
     if idempotent is not None:
         stored = await idempotency.claim(session, payer_id, idempotent)
         if stored is not None:
@@ -197,6 +199,7 @@ async def pay(
             payee_email=payee_email,
             amount_minor=amount_minor,
             description=description,
+            payee_lookup_failures=payee_lookup_failures,
         )
         read = to_read(sent)
         if idempotent is not None:
@@ -206,8 +209,9 @@ async def pay(
         await session.commit()
     except AppError as refused:
         await session.rollback()
-        # A refusal (4xx) is this request's answer: keep it for the key. A 5xx is not.
-        if idempotent is not None and refused.status_code < 500:
+        # A refusal (4xx) is this request's answer: keep it for the key. A 5xx is not, nor a
+        # 429 (retrying later with the same key must be able to succeed).
+        if idempotent is not None and refused.status_code < 500 and refused.status_code != 429:
             body = idempotency.problem_body(refused)
             await idempotency.record_outcome(
                 session, payer_id, idempotent, refused.status_code, body
@@ -226,8 +230,22 @@ async def _transfer(
     payee_email: str | None,
     amount_minor: int,
     description: str | None,
+    payee_lookup_failures: Bucket | None,
 ) -> Transaction:
-    payee = await _find_payee(session, payee_id=payee_id, payee_email=payee_email)
+    # The payer's funds first: answering `insufficient_funds` only for registered payees told
+    # anyone with an empty wallet which emails have an account.
+    payer = (
+        await session.execute(select(User.balance_minor, User.email).where(User.id == payer_id))
+    ).one_or_none()
+    if payer is None:
+        raise NotFound(f"user {payer_id} not found", code="user_not_found")
+    if payee_id == payer_id or (payee_email is not None and payee_email.lower() == payer.email):
+        raise InvalidInput("you cannot pay yourself", code="payment_to_self")
+    if payer.balance_minor < amount_minor:
+        raise InsufficientFunds("your balance does not cover this payment")
+    payee = await _find_payee(
+        session, payee_id=payee_id, payee_email=payee_email, lookup_failures=payee_lookup_failures
+    )
     if payee == payer_id:
         raise InvalidInput("you cannot pay yourself", code="payment_to_self")
 
@@ -296,8 +314,17 @@ async def _transfer(
 
 
 async def _find_payee(
-    session: AsyncSession, *, payee_id: int | None, payee_email: str | None
+    session: AsyncSession,
+    *,
+    payee_id: int | None,
+    payee_email: str | None,
+    lookup_failures: Bucket | None,
 ) -> int:
+    """The payee's id. Each `payee_not_found` answer takes a unit of `lookup_failures`
+    atomically (a 429 once they are used up), so probing which emails are registered is
+    slow even with parallel requests; the payer gets 429 for every payee meanwhile."""
+    if lookup_failures is not None:
+        await lookup_failures.check()
     query = select(User.id).where(User.is_active.is_(True))
     if payee_id is not None:
         query = query.where(User.id == payee_id)
@@ -307,6 +334,8 @@ async def _find_payee(
         raise InvalidInput("name the payee by payee_id or payee_email", code="payee_missing")
     found = await session.scalar(query)
     if found is None:
+        if lookup_failures is not None:
+            await lookup_failures.acquire()
         # Inactive payees too: whether an account exists but is disabled is not revealed.
         raise PayeeNotFound("payee not found")
     return found

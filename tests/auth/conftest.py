@@ -15,9 +15,9 @@ from fastapi import FastAPI
 from httpx import AsyncClient, Response
 from sqlalchemy import select
 
-from app.auth.models import RefreshToken
 from app.core.db import Database
 from app.core.settings import Settings
+from app.users.models import RefreshToken
 from tests.conftest import PASSWORD, make_settings
 
 TOKEN_URL = "/api/v1/auth/token"

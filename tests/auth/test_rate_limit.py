@@ -14,7 +14,7 @@ from app.main import create_app
 from tests.auth.conftest import assert_problem, post_login, with_settings
 from tests.conftest import PASSWORD, TEST_REDIS_URL
 
-PER_EMAIL = 5  # make_settings: login_failures_per_email="5/minute"
+PER_EMAIL = 5  # make_settings: login_failures_per_email_and_client="5/minute", one client
 WRONG = "not the password"
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import update
 
-from app.auth.models import RefreshToken
+from app.users.models import RefreshToken
 from tests.auth.conftest import (
     LOGOUT_URL,
     ME_URL,

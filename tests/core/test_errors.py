@@ -52,6 +52,8 @@ def production_application(database_url: str) -> FastAPI:
         secret_key=secrets.token_urlsafe(36),  # 48 bytes
         argon2_time_cost=2,
         argon2_memory_kib=19_456,
+        payment_gateway="http",
+        payment_gateway_url="https://gateway.invalid/v1",
         cors_origins=ORIGIN,
     )
     return _with_boom(settings)

@@ -34,6 +34,8 @@ def production(**values: Any) -> Settings:
         "secret_key": GOOD_SECRET,
         "argon2_time_cost": 2,
         "argon2_memory_kib": 19_456,
+        "payment_gateway": "http",
+        "payment_gateway_url": "https://gateway.invalid/v1",
     }
     return build(**{**defaults, **values})
 
@@ -82,6 +84,14 @@ def test_production_refuses_argon2_parameters_under_the_floor(
 ) -> None:
     with pytest.raises(ValidationError, match="ARGON2"):
         production(argon2_time_cost=time_cost, argon2_memory_kib=memory_kib)
+
+
+def test_production_refuses_the_sandbox_gateway() -> None:
+    """Issue #15, item 13: `ENVIRONMENT=production` with the default `PAYMENT_GATEWAY=sandbox`
+    started, and the sandbox approves every Luhn-valid card (0 of 1 refused before)."""
+    with pytest.raises(ValidationError, match="PAYMENT_GATEWAY=sandbox"):
+        production(payment_gateway="sandbox", payment_gateway_url=None)
+    assert build(payment_gateway="sandbox").payment_gateway == "sandbox"  # fine elsewhere
 
 
 def test_cheap_argon2_parameters_are_allowed_outside_production() -> None:

@@ -111,6 +111,9 @@ def server_environment(database_url: str, **overrides: str) -> dict[str, str]:
         LOG_FORMAT="json",
         LOG_LEVEL="INFO",
         GRACEFUL_SHUTDOWN_SECONDS=str(GRACEFUL_SHUTDOWN_SECONDS),
+        # Production refuses the sandbox gateway; no e2e test charges a card.
+        PAYMENT_GATEWAY="http",
+        PAYMENT_GATEWAY_URL="https://gateway.invalid/v1",
     )
     if TEST_REDIS_URL:
         env["REDIS_URL"] = TEST_REDIS_URL

@@ -134,7 +134,8 @@ Invariants = Callable[[], Awaitable[None]]
 def check_invariants(db: Database) -> Invariants:
     """The money invariants of docs/api.md, read straight from the database: no balance below zero;
     the sum of balances equals the sum of top-ups and import credits; and each user's balance
-    equals what their own ledger rows add up to (so no update was lost or doubled)."""
+    equals what their own ledger rows add up to (so no update was lost or doubled); and every
+    transfer has both its sides. Deleted users included: deletion never removes ledger rows."""
 
     async def _check() -> None:
         async with db.sessionmaker() as session:
@@ -155,6 +156,19 @@ def check_invariants(db: Database) -> Invariants:
             for user_id, kind, amount in rows:
                 ledger[user_id] += -amount if kind == TransactionKind.PAYMENT_SENT else amount
             assert ledger == balances
+            # Every transfer has both sides, for the same amount.
+            sides: dict[object, list[tuple[str, int]]] = {}
+            transfers = await session.execute(
+                select(Transaction.transfer_id, Transaction.kind, Transaction.amount_minor).where(
+                    Transaction.transfer_id.is_not(None)
+                )
+            )
+            for transfer_id, kind, amount in transfers:
+                sides.setdefault(transfer_id, []).append((TransactionKind(kind).value, amount))
+            for transfer_id, pair in sides.items():
+                kinds = sorted(kind for kind, _ in pair)
+                assert kinds == ["payment_received", "payment_sent"], (transfer_id, pair)
+                assert pair[0][1] == pair[1][1], (transfer_id, pair)
 
     return _check
 

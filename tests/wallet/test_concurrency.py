@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+import pytest
 from httpx import AsyncClient
 
 from tests.wallet.conftest import PAYMENTS, Invariants, NewMember, assert_problem, balance_of
@@ -85,4 +86,56 @@ async def test_a_ring_of_payments_conserves_the_total(
     # Each person pays 12 x 0.75 = 9.00 and receives the same: every payment can succeed.
     assert {r.status_code for r in responses} == {201}
     assert [await balance_of(client, person) for person in people] == ["10.00"] * 5
+    await check_invariants()
+
+
+# Payments to accounts already deleted are 404s: more than the default allowance of them.
+@pytest.mark.parametrize(
+    "settings", [{"payee_lookup_failures_per_user": "1000/minute"}], indirect=True
+)
+async def test_deleting_users_while_they_are_paid_keeps_the_ledger_whole(
+    client: AsyncClient,
+    member: NewMember,
+    check_invariants: Invariants,
+    superuser_headers: dict[str, str],
+) -> None:
+    """Issue #15, item 6. Before: deleting a user with a balance and a history left the sum of
+    balances unequal to the sum of credits and a transfer with one side. After: 30 payments to
+    3 people race their deletion; each payment either lands first (and that deletion is
+    refused, 409 `balance_not_zero`) or finds the account gone (404 `payee_not_found`), and
+    the invariants hold, deleted users included."""
+    alice = await member("30.00")
+    payees = [await member() for _ in range(3)]
+    payments = [
+        client.post(
+            PAYMENTS, json={"payee_id": payees[n % 3].id, "amount": "1.00"}, headers=alice.headers
+        )
+        for n in range(30)
+    ]
+    deletions = [
+        client.delete(f"/api/v1/users/{payee.id}", headers=superuser_headers) for payee in payees
+    ]
+    responses = await asyncio.gather(*payments, *deletions)
+
+    paid, deleted = responses[:30], responses[30:]
+    assert {r.status_code for r in paid} <= {201, 404}, [r.text for r in paid]
+    assert {r.status_code for r in deleted} <= {204, 409}, [r.text for r in deleted]
+    for payee, deletion in zip(payees, deleted, strict=True):
+        received = [
+            r for r in paid if r.status_code == 201 and r.json()["counterparty_id"] == payee.id
+        ]
+        # A deleted account received nothing after its deletion: its balance was zero then.
+        if deletion.status_code == 409:
+            assert_problem(deletion, 409, "balance_not_zero")
+            assert received
+    await check_invariants()
+
+    # Pay one out to zero, then its deletion goes through; the invariants still hold.
+    survivor = next((p for p, d in zip(payees, deleted, strict=True) if d.status_code == 409), None)
+    if survivor is not None:
+        owed = await balance_of(client, survivor)
+        body = {"payee_id": alice.id, "amount": owed}
+        assert (await client.post(PAYMENTS, json=body, headers=survivor.headers)).status_code == 201
+        response = await client.delete(f"/api/v1/users/{survivor.id}", headers=superuser_headers)
+        assert response.status_code == 204, response.text
     await check_invariants()

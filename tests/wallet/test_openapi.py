@@ -46,6 +46,7 @@ ROUTES: dict[tuple[str, str], tuple[str, str, dict[str, set[str]]]] = {
             "400": {"insufficient_funds"},
             "401": AUTH,
             "404": {"payee_not_found"},
+            "429": {"rate_limited"},
             "409": {"idempotency_in_progress"},
             "413": {"content_too_large"},
             "422": {"validation_error", "payment_to_self", "idempotency_key_reused"},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -235,3 +236,68 @@ async def test_a_refused_payment_queues_no_receipt(
             await session.scalars(select(Job).where(Job.kind == "notifications.payment_receipt"))
         ).all()
     assert jobs == []
+
+
+# --- probing which emails are registered (issue #15, item 7) -------------------------------
+
+
+async def test_an_empty_wallet_learns_nothing_about_the_payee(
+    client: AsyncClient, member: NewMember
+) -> None:
+    """Before: from an empty wallet, an unknown `payee_email` was 404 and a registered one 400
+    `insufficient_funds` (200 such probes took 0.6 s). After: both are 400: the funds are
+    checked before the payee is looked up."""
+    prober, registered = await member(), await member()
+    for email in (registered.email, "nobody-at-all@example.com"):
+        response = await client.post(
+            PAYMENTS, json={"payee_email": email, "amount": "1.00"}, headers=prober.headers
+        )
+        assert_problem(response, 400, "insufficient_funds")
+
+
+@pytest.mark.parametrize(
+    "settings", [{"payee_lookup_failures_per_user": "3/minute"}], indirect=True
+)
+async def test_payee_not_found_answers_are_limited_per_user(
+    client: AsyncClient, member: NewMember
+) -> None:
+    """Before: unlimited 404 `payee_not_found` answers (200 probes in 0.6 s). After: 3 a
+    minute per user, then 429 with Retry-After for any payee, even a registered one (so the
+    answers stop telling them apart); another user is not affected."""
+    prober, registered, other = await member("10.00"), await member(), await member("10.00")
+    for number in range(3):
+        body = {"payee_email": f"probe-{number}@example.com", "amount": "0.01"}
+        response = await client.post(PAYMENTS, json=body, headers=prober.headers)
+        assert_problem(response, 404, "payee_not_found")
+
+    for email in ("probe-9@example.com", registered.email):
+        body = {"payee_email": email, "amount": "0.01"}
+        response = await client.post(PAYMENTS, json=body, headers=prober.headers)
+        assert_problem(response, 429, "rate_limited")
+        assert int(response.headers["retry-after"]) >= 1
+    assert await balance_of(client, prober) == "10.00"
+
+    body = {"payee_email": registered.email, "amount": "0.01"}
+    assert (await client.post(PAYMENTS, json=body, headers=other.headers)).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "settings", [{"payee_lookup_failures_per_user": "5/minute"}], indirect=True
+)
+async def test_parallel_probes_cannot_outrun_the_payee_limit(
+    client: AsyncClient, member: NewMember
+) -> None:
+    """20 probes at once: exactly 5 are answered 404, the rest 429."""
+    prober = await member("10.00")
+    responses = await asyncio.gather(
+        *(
+            client.post(
+                PAYMENTS,
+                json={"payee_email": f"burst-{n}@example.com", "amount": "0.01"},
+                headers=prober.headers,
+            )
+            for n in range(20)
+        )
+    )
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [404] * 5 + [429] * 15, statuses
