@@ -10,7 +10,7 @@ from fastapi_offline import FastAPIOffline
 from app import job_kinds as _job_kinds  # noqa: F401
 from app.auth.router import router as auth_router
 from app.core.errors import install_error_handlers
-from app.core.lifespan import make_lifespan
+from app.lifespan import make_lifespan
 from app.core.observability import Metrics, RequestContextMiddleware
 from app.core.settings import Settings, get_settings
 from app.exports.router import router as exports_router

@@ -25,6 +25,10 @@ from app.core.security import PasswordHasher
 from app.core.settings import Environment, Settings
 from app.core.storage import open_storage
 
+# A failed *connect* is retried by httpx's transport (the request never left, so retrying it
+# is safe even for a charge); nothing else is retried behind the caller's back.
+HTTP_CONNECT_RETRIES = 2
+
 StartupHook = Callable[[FastAPI], Awaitable[None]]
 
 # Pydantic builds a model's schema lazily and not thread-safely: two apps in one process (tests,
@@ -78,7 +82,10 @@ def make_lifespan(
                 stack.push_async_callback(redis.aclose)
             app.state.redis = redis
 
-            http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
+            http = httpx.AsyncClient(
+                timeout=httpx.Timeout(10.0, connect=5.0),
+                transport=httpx.AsyncHTTPTransport(retries=HTTP_CONNECT_RETRIES),
+            )
             stack.push_async_callback(http.aclose)
             app.state.http = http
 
