@@ -10,7 +10,6 @@ from fastapi_offline import FastAPIOffline
 from app import job_kinds as _job_kinds  # noqa: F401
 from app.auth.router import router as auth_router
 from app.core.errors import install_error_handlers
-from app.lifespan import make_lifespan
 from app.core.observability import Metrics, RequestContextMiddleware
 from app.core.settings import Settings, get_settings
 from app.exports.router import router as exports_router
@@ -18,6 +17,7 @@ from app.files.router import router as files_router
 from app.health.router import router as health_router
 from app.imports.router import router as imports_router
 from app.jobs.router import router as jobs_router
+from app.lifespan import make_lifespan
 from app.notifications.router import router as notifications_router
 from app.tools.router import router as tools_router
 from app.users.router import router as users_router

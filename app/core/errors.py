@@ -1,5 +1,6 @@
 """Errors: services raise `AppError` kinds; one set of handlers renders every error as an
-RFC 9457 problem (`application/problem+json`) carrying a stable `code` and the request id.
+RFC 9457 problem (`application/problem+json`) carrying a stable `code` and the request id; and
+`problems(...)` documents them: a route names the statuses and codes it can answer with.
 
 Nothing a client sends is echoed back in a validation error (no `input`, no `ctx`), and a 500
 says only `internal_error`: traces and SQL stay in the server log.
@@ -15,6 +16,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -25,6 +27,18 @@ from app.core.request_id import current_request_id
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 log = structlog.get_logger("app.errors")
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem, as every error of this API is rendered (for the OpenAPI schema)."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    code: str
+    request_id: str | None = None
+    errors: list[dict[str, Any]] | None = None
 
 
 class AppError(Exception):
@@ -150,6 +164,82 @@ def problem_response(
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
 
 
+# --- documentation: what a route names in `responses=` ---------------------------------------
+
+_PROBLEM_SCHEMA = Problem.model_json_schema()
+_EXAMPLE_REQUEST_ID = "0f8e4c1b2a3d4e5f"
+
+# The codes any route may meet for a status, raised by core or the framework itself; a route
+# that names the status gets them all documented.
+API_WIDE_CODES: dict[int, tuple[str, ...]] = {
+    400: ("bad_request",),
+    401: ("not_authenticated", "invalid_token"),
+    403: ("forbidden",),
+    404: ("not_found",),
+    409: ("conflict",),
+    413: ("content_too_large",),
+    422: ("validation_error",),
+    429: ("too_many_requests",),
+    503: ("database_busy", "database_unavailable"),
+}
+
+
+def _example(status: int, code: str) -> dict[str, Any]:
+    value: dict[str, Any] = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": code.replace("_", " "),
+        "code": code,
+        "request_id": _EXAMPLE_REQUEST_ID,
+    }
+    if code == "validation_error":
+        value["errors"] = [{"loc": ["body", "amount"], "msg": "Field required", "type": "missing"}]
+    return value
+
+
+def problem_content(examples: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The `content` of a documented problem response."""
+    media: dict[str, Any] = {"schema": _PROBLEM_SCHEMA}
+    if examples:
+        media["examples"] = dict(examples)
+    return {PROBLEM_MEDIA_TYPE: media}
+
+
+def problems(*statuses: int, **codes: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: the statuses it answers with (each with the API-wide codes of
+    that status), and by name the codes of its own errors with their status:
+    `problems(401, 503, card_declined=402)`."""
+    named: dict[int, list[str]] = {}
+    for status in statuses:
+        named.setdefault(status, []).extend(API_WIDE_CODES.get(status, (_code_for_status(status),)))
+    for code, status in codes.items():
+        named.setdefault(status, []).append(code)
+    return {
+        status: {
+            "description": HTTPStatus(status).phrase,
+            "content": problem_content(
+                {code: {"summary": code, "value": _example(status, code)} for code in names}
+            ),
+        }
+        for status, names in sorted(named.items())
+    }
+
+
+def document_validation_problems(openapi: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI documents its automatic 422 as `application/json` `HTTPValidationError`; ours is
+    the validation problem (`application/problem+json`). Rewritten in the generated schema."""
+    for path_item in openapi.get("paths", {}).values():
+        for operation in path_item.values():
+            responses = operation.get("responses", {}) if isinstance(operation, dict) else {}
+            if "application/json" in responses.get("422", {}).get("content", {}):
+                responses["422"] = problems(422)[422]
+    schemas = openapi.get("components", {}).get("schemas", {})
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    return openapi
+
+
 def public_validation_errors(raw: Sequence[Any]) -> list[dict[str, Any]]:
     """Pydantic's error list without `input`/`ctx`/`url`: for a missing field `input` is the
     whole object the client sent, password included."""
@@ -235,6 +325,14 @@ async def _connection_lost(_: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document_validation_problems(generate_openapi())  # cached by FastAPI, edited once
+        return generate_openapi()
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

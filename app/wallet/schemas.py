@@ -135,15 +135,3 @@ class TransactionRead(BaseModel):
     card_brand: str | None = Field(examples=["visa"])
     card_last4: str | None = Field(examples=["4242"])
     created_at: datetime
-
-
-class Problem(BaseModel):
-    """An RFC 9457 problem, as every error of this API is rendered (for the OpenAPI schema)."""
-
-    type: str = "about:blank"
-    title: str
-    status: int
-    detail: str
-    code: str
-    request_id: str | None = None
-    errors: list[dict[str, Any]] | None = None
