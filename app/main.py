@@ -9,8 +9,10 @@ from fastapi_offline import FastAPIOffline
 # Registers every job kind. Not `import app.job_kinds`: that binds `app`, hiding the lazy app below.
 from app import job_kinds as _job_kinds  # noqa: F401
 from app.auth.router import router as auth_router
-from app.core.errors import install_error_handlers
-from app.core.observability import Metrics, RequestContextMiddleware
+from app.core.body_limit import BodyLimitMiddleware
+from app.core.errors import UnhandledErrorMiddleware, install_error_handlers
+from app.core.observability import AccessLogMiddleware, Metrics
+from app.core.request_id import RequestIdMiddleware
 from app.core.settings import Settings, get_settings
 from app.exports.router import router as exports_router
 from app.files.router import router as files_router
@@ -56,14 +58,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
 
     install_error_handlers(app)
-    # Added first = innermost: it converts unexpected errors into a 500 problem that still
-    # passes through CORS below it.
+    # Pure-ASGI middlewares, one job each. Added first = innermost, so a request meets them in
+    # the reverse order: CORS, request id, access log and metrics, the 500 catch-all (inside
+    # the first two, so a 500 carries their headers), then the body limit.
     app.add_middleware(
-        RequestContextMiddleware,
-        metrics=app.state.metrics,
+        BodyLimitMiddleware,
         max_json_bytes=settings.max_json_bytes,
         max_upload_bytes=settings.max_upload_bytes,
     )
+    app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(AccessLogMiddleware, metrics=app.state.metrics)
+    app.add_middleware(RequestIdMiddleware)
     # Added last = outermost, so preflights are answered before anything asks for a token.
     app.add_middleware(
         CORSMiddleware,

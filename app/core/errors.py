@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.request_id import current_request_id
 
@@ -338,5 +339,35 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(PoolTimeoutError, _pool_timeout)
     app.add_exception_handler(DBAPIError, _connection_lost)
-    # Unexpected exceptions are turned into a 500 problem by RequestContextMiddleware, inside
+    # Unexpected exceptions are turned into a 500 problem by UnhandledErrorMiddleware, inside
     # CORS and request-id handling (a handler for Exception would run outside both).
+
+
+class UnhandledErrorMiddleware:
+    """An unexpected exception becomes a logged 500 `internal_error` problem, answered from
+    inside the request-id and CORS middlewares so it still carries their headers. After the
+    response has started nothing can be said: the exception goes on, the connection is cut."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        response_started = False
+
+        async def send_and_note_start(message: Message) -> None:
+            nonlocal response_started
+            response_started = response_started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note_start)
+        except Exception:
+            log.exception("unhandled_exception", path=scope["path"], method=scope["method"])
+            if response_started:
+                raise
+            await problem_response(500, "internal_error", "internal server error")(
+                scope, receive, send
+            )

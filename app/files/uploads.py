@@ -81,7 +81,7 @@ class MultipartStream:
         declared = request.headers.get("content-length")
         if declared is None:
             # Without it an oversized upload could only be refused after the limit's worth of
-            # bytes; with it, at once (RequestContextMiddleware), and a truncated body is told
+            # bytes; with it, at once (BodyLimitMiddleware), and a truncated body is told
             # apart from a complete one.
             raise LengthRequired("uploads must send a Content-Length")
         self.declared = int(declared)  # digits only: the middleware refused anything else
