@@ -10,7 +10,7 @@ from fastapi_offline import FastAPIOffline
 from app import job_kinds as _job_kinds  # noqa: F401
 from app.auth.router import router as auth_router
 from app.core.body_limit import BodyLimitMiddleware
-from app.core.errors import UnhandledErrorMiddleware, install_error_handlers
+from app.core.error_handlers import UnhandledErrorMiddleware, install_error_handlers
 from app.core.observability import AccessLogMiddleware, Metrics
 from app.core.request_id import RequestIdMiddleware
 from app.core.settings import Settings, get_settings

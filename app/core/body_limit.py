@@ -7,7 +7,7 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import ContentTooLarge, problem_response
+from app.core.error_handlers import ContentTooLarge, problem_response
 
 # Bodies of these types may be as large as MAX_UPLOAD_BYTES; everything else is capped at
 # MAX_JSON_BYTES.
