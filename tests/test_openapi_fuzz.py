@@ -127,11 +127,15 @@ def run_cases(
 ) -> tuple[dict[int, int], list[str]]:
     """Send every case as every identity and run all checks; the failures, one line each."""
     statuses: dict[int, int] = {}
+    by_identity: dict[tuple[str, int], int] = {}
     failures: list[str] = []
     for name, headers in identities.items():
         for case in cases:
             response = case.call(base_url=base_url, headers=headers, timeout=60)
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+            by_identity[name, response.status_code] = (
+                by_identity.get((name, response.status_code), 0) + 1
+            )
             if "x-request-id" not in response.headers:
                 failures.append(f"{name} {case.method} {case.path}: no X-Request-ID")
             try:
@@ -148,6 +152,7 @@ def run_cases(
                     )
             except AssertionError as error:
                 failures.append(f"{name} {case.method} {case.path}: {error}"[:600])
+    print(f"schemathesis statuses by identity: {sorted(by_identity.items())}")
     return statuses, failures
 
 

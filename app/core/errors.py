@@ -182,12 +182,17 @@ def problems(*statuses: int, **codes: int) -> dict[int | str, dict[str, Any]]:
 
 def document_validation_problems(openapi: dict[str, Any]) -> dict[str, Any]:
     """FastAPI documents its automatic 422 as `application/json` `HTTPValidationError`; ours is
-    the validation problem (`application/problem+json`). Rewritten in the generated schema."""
+    the validation problem (`application/problem+json`). Rewritten in the generated schema, and
+    every problem response documented without a schema (routes built by hand) gets `Problem`."""
     for path_item in openapi.get("paths", {}).values():
         for operation in path_item.values():
             responses = operation.get("responses", {}) if isinstance(operation, dict) else {}
             if "application/json" in responses.get("422", {}).get("content", {}):
                 responses["422"] = problems(422)[422]
+            for response in responses.values():
+                problem = response.get("content", {}).get(PROBLEM_MEDIA_TYPE)
+                if problem is not None and "schema" not in problem:
+                    problem["schema"] = _PROBLEM_SCHEMA
     schemas = openapi.get("components", {}).get("schemas", {})
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
