@@ -179,13 +179,13 @@ def worker(
         typer.Option(
             "--import",
             metavar="MODULE",
-            help="also import MODULE (job kinds defined outside app.jobs.kinds); repeatable",
+            help="also import MODULE (job kinds defined outside app.job_kinds); repeatable",
         ),
     ] = None,
 ) -> None:
     """Run jobs from Redis (REDIS_URL) until SIGTERM or Ctrl-C. Start as many as you like,
     on any host that reaches the database, Redis and the file storage."""
-    import app.jobs.kinds  # noqa: F401  (registers every job kind)
+    import app.job_kinds  # noqa: F401  (registers every job kind)
     from app.jobs.worker import run_worker
 
     for module in imports_ or []:

@@ -7,10 +7,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+# Registers every job kind. Not `import app.job_kinds`: that binds `app`, hiding the lazy app.
+from app import job_kinds as _job_kinds  # noqa: F401
 from app.auth.router import router as auth_router
-from app.core.errors import install_error_handlers
-from app.core.lifespan import make_lifespan
-from app.core.observability import Metrics, RequestContextMiddleware
+from app.core.body_limit import BodyLimitMiddleware
+from app.core.error_handlers import UnhandledErrorMiddleware, install_error_handlers
+from app.core.observability import AccessLogMiddleware, Metrics
+from app.core.request_id import RequestIdMiddleware
 from app.core.settings import Settings, get_settings
 from app.exports.router import router as exports_router
 from app.files.router import router as files_router
@@ -18,11 +21,9 @@ from app.files.service import delete_owner_files
 from app.health.root import router as root_router
 from app.health.router import router as health_router
 from app.imports.router import router as imports_router
-
-# Registers every job kind. Not `import app.jobs.kinds`: that binds `app`, hiding the lazy app.
-from app.jobs import kinds as _job_kinds  # noqa: F401
 from app.jobs.router import router as jobs_router
 from app.jobs.runner import run_jobs
+from app.lifespan import make_lifespan
 from app.notifications.router import router as notifications_router
 from app.tools.router import router as tools_router
 from app.users.router import router as users_router
@@ -64,14 +65,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(root_router)
 
     install_error_handlers(app)
-    # Added first = innermost: it converts unexpected errors into a 500 problem that still
-    # passes through CORS below it.
+    # Pure-ASGI middlewares, one job each. Added first = innermost, so a request meets them in
+    # the reverse order: CORS, request id, access log and metrics, the 500 catch-all (inside
+    # the first two, so a 500 carries their headers), then the body limit.
     app.add_middleware(
-        RequestContextMiddleware,
-        metrics=app.state.metrics,
+        BodyLimitMiddleware,
         max_json_bytes=settings.max_json_bytes,
         max_upload_bytes=settings.max_upload_bytes,
     )
+    app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(AccessLogMiddleware, metrics=app.state.metrics)
+    app.add_middleware(RequestIdMiddleware)
     # Added last = outermost, so preflights are answered before anything asks for a token.
     app.add_middleware(
         CORSMiddleware,

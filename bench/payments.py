@@ -40,7 +40,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-import app.jobs.kinds  # noqa: F401  (registers the receipt job kind that `pay` queues)
+import app.job_kinds  # noqa: F401  (registers the receipt job kind that `pay` queues)
 from app.core.db import Database, open_database, utcnow
 from app.core.observability import configure_logging
 from app.core.settings import Settings

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -9,11 +9,10 @@ from app.auth import service
 from app.auth.schemas import RefreshRequest, TokenPair
 from app.core.db import SessionDep
 from app.core.dependencies import PasswordHasherDep, RateLimiterDep, SettingsDep
-from app.core.errors import AppError
+from app.core.errors import AppError, problems
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
-PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 # RFC 6749 §5.1: a response carrying tokens must not be stored by any cache.
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -29,7 +28,7 @@ class LoginForm(BaseModel):
 
 @router.post(
     "/token",
-    responses={401: PROBLEM, 403: PROBLEM, 429: PROBLEM, 503: PROBLEM},
+    responses=problems(429, 503, invalid_credentials=401, inactive_user=403, hashing_busy=503),
 )
 async def login(
     form: Annotated[LoginForm, Form()],
@@ -73,7 +72,7 @@ async def login(
     return await service.issue_tokens(session, user, settings)
 
 
-@router.post("/refresh", responses={401: PROBLEM})
+@router.post("/refresh", responses=problems(401, token_reused=401))
 async def refresh(
     body: RefreshRequest, response: Response, session: SessionDep, settings: SettingsDep
 ) -> TokenPair:
@@ -81,6 +80,6 @@ async def refresh(
     return await service.rotate(session, body.refresh_token, settings)
 
 
-@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses={401: PROBLEM})
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=problems(401))
 async def logout(body: RefreshRequest, session: SessionDep) -> None:
     await service.logout(session, body.refresh_token)

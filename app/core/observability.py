@@ -1,17 +1,14 @@
-"""Request ids, structured logs and Prometheus metrics, in one pure-ASGI middleware.
+"""Structured logs and Prometheus metrics: the logging set-up, the app's metrics, and the
+access-log middleware that counts and logs every request.
 
-Pure ASGI (no BaseHTTPMiddleware) so bodies stream through untouched. The middleware also
-enforces the request-body limit and turns an unexpected exception into a 500 problem *inside*
-CORS and request-id handling, so even a 500 carries `X-Request-ID` and CORS headers.
+Pure ASGI (no BaseHTTPMiddleware) so bodies stream through untouched.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -20,18 +17,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from app.core.errors import ContentTooLarge, problem_response
-from app.core.request_id import request_id_var
-
-REQUEST_ID_HEADER = "x-request-id"
-_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-
-# Bodies of these types may be as large as MAX_UPLOAD_BYTES; everything else is capped at
-# MAX_JSON_BYTES before anything parses it.
-_UPLOAD_CONTENT_TYPES = (b"multipart/form-data", b"application/octet-stream", b"text/csv")
 
 log = structlog.get_logger("app.request")
 
@@ -171,83 +157,30 @@ def _route_template(scope: Scope) -> str:
     return str(path) if path else "unmatched"
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return bytes(value)
-    return None
+class AccessLogMiddleware:
+    """One log line and the request metrics per request, whatever answered it (a route, an
+    error handler, a middleware below this one). A response that never started counts as 500."""
 
-
-class RequestContextMiddleware:
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        metrics: Metrics,
-        max_json_bytes: int,
-        max_upload_bytes: int,
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
-        self.max_json_bytes = max_json_bytes
-        self.max_upload_bytes = max_upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-
-        incoming = _header(scope, REQUEST_ID_HEADER.encode())
-        candidate = incoming.decode("latin-1") if incoming else ""
-        request_id = candidate if _SANE_REQUEST_ID.fullmatch(candidate) else uuid.uuid4().hex
-        token = request_id_var.set(request_id)
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-
         started = time.perf_counter()
         status = 500
-        response_started = False
 
-        async def send_with_request_id(message: Message) -> None:
-            nonlocal status, response_started
+        async def send_and_note_status(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                response_started = True
                 status = message["status"]
-                MutableHeaders(scope=message).append("X-Request-ID", request_id)
             await send(message)
-
-        limit = self._body_limit(scope)
-        received = 0
-
-        async def receive_within_limit() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise ContentTooLarge(limit)
-            return message
 
         self.metrics.in_flight.inc()
         try:
-            declared = _header(scope, b"content-length")
-            if declared is not None and (not declared.isdigit() or int(declared) > limit):
-                await self._send_problem(
-                    send_with_request_id,
-                    413 if declared.isdigit() else 400,
-                    "content_too_large" if declared.isdigit() else "bad_request",
-                    f"request body exceeds the limit of {limit} bytes"
-                    if declared.isdigit()
-                    else "invalid Content-Length",
-                )
-                return
-            await self.app(scope, receive_within_limit, send_with_request_id)
-        except Exception:
-            log.exception("unhandled_exception", path=scope["path"], method=scope["method"])
-            if response_started:
-                raise
-            await self._send_problem(
-                send_with_request_id, 500, "internal_error", "internal server error"
-            )
+            await self.app(scope, receive, send_and_note_status)
         finally:
             elapsed = time.perf_counter() - started
             route = _route_template(scope)
@@ -263,18 +196,3 @@ class RequestContextMiddleware:
                 status=status,
                 duration_ms=round(elapsed * 1000, 2),
             )
-            structlog.contextvars.unbind_contextvars("request_id")
-            request_id_var.reset(token)
-
-    def _body_limit(self, scope: Scope) -> int:
-        content_type = _header(scope, b"content-type") or b""
-        if content_type.lower().startswith(_UPLOAD_CONTENT_TYPES):
-            return self.max_upload_bytes
-        return self.max_json_bytes
-
-    async def _send_problem(self, send: Send, status: int, code: str, detail: str) -> None:
-        response = problem_response(status, code, detail)
-        await send(
-            {"type": "http.response.start", "status": status, "headers": response.raw_headers}
-        )
-        await send({"type": "http.response.body", "body": response.body})

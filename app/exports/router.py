@@ -1,17 +1,14 @@
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Response, status
 
 from app.core.db import SessionDep
+from app.core.errors import problems
 from app.exports import service
 from app.jobs.schemas import JobRead
 from app.users.dependencies import CurrentUser
 
 router = APIRouter(prefix="/exports", tags=["exports"])
-
-PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 @router.post(
@@ -19,8 +16,7 @@ PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
     status_code=status.HTTP_202_ACCEPTED,
     responses={
         202: {"description": "the export job; poll it at `Location`, download its result"},
-        401: PROBLEM,
-        503: {**PROBLEM, "description": "the job queue (Redis) is unreachable; nothing queued"},
+        **problems(401, 503),
     },
 )
 async def export_transactions(

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from app.core.errors import AppError, public_validation_errors
+from app.core.errors import AppError, problem_content, public_validation_errors
 
 MAX_DETAIL_LENGTH = 500
 
@@ -94,20 +94,17 @@ def _detail(exc: BaseException, status_code: int) -> str:
 
 
 def problem_example(description: str, status_code: int, code: str, detail: str) -> Any:
-    """An OpenAPI response with a problem+json example."""
+    """An OpenAPI response: the API's `Problem` schema with one example."""
+    example = {
+        "type": "about:blank",
+        "status": status_code,
+        "code": code,
+        "detail": detail,
+        "request_id": "0f3c9a6e5b2d4c1e8a7f6b5c4d3e2f1a",
+    }
     return {
         "description": description,
-        "content": {
-            "application/problem+json": {
-                "example": {
-                    "type": "about:blank",
-                    "status": status_code,
-                    "code": code,
-                    "detail": detail,
-                    "request_id": "0f3c9a6e5b2d4c1e8a7f6b5c4d3e2f1a",
-                }
-            }
-        },
+        "content": problem_content({code: {"summary": code, "value": example}}),
     }
 
 

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import get_session
+from app.core.errors import problems
 from app.expose.errors import ErrorSpec, ExposeError, document_errors, problem_example
 from app.expose.injection import DEFAULT_INJECTABLES, Caller, Injectable, dependency_param
 from app.expose.long_running import (
@@ -49,12 +50,6 @@ DEFAULT_THREADS_PER_TOOL = 4
 
 _UNAUTHORISED = problem_example(
     "not signed in, or the token is invalid", 401, "invalid_token", "token is invalid or expired"
-)
-_QUEUE_DOWN = problem_example(
-    "the job queue is unreachable; nothing was done",
-    503,
-    "job_queue_unavailable",
-    "the job queue is unreachable; nothing was done, retry shortly",
 )
 
 
@@ -249,7 +244,7 @@ class Exposer:
         )
         if tool.long_running:
             # The function's own errors end the job (`failed`), they are not HTTP answers.
-            responses[503] = copy.deepcopy(_QUEUE_DOWN)
+            responses.update(problems(503))
         else:
             document_errors(responses, tool.errors, tool.docs.raises)
         return responses

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request, status
@@ -9,30 +8,20 @@ from fastapi.responses import Response, StreamingResponse
 
 from app.core.db import SessionDep
 from app.core.dependencies import SettingsDep
+from app.core.errors import problems
 from app.core.storage import StorageDep
 from app.files import service
 from app.files.schemas import FileRead
-from app.files.uploads import (
-    MULTIPART_FILE_BODY,
-    UPLOAD_ERRORS,
-    MultipartStream,
-    problem_example,
-)
+from app.files.uploads import MULTIPART_FILE_BODY, MultipartStream
 from app.users.dependencies import CurrentUser
 
 router = APIRouter(prefix="/files", tags=["files"])
 
 
-PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
-NOT_FOUND = problem_example(
-    "file_not_found", "file 3fa85f64-5717-4562-b3fc-2c963f66afa6 not found", 404
-)
-
-
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses=UPLOAD_ERRORS,
+    responses=problems(401, 411, 413, 415, malformed_multipart=400, file_missing=422),
     openapi_extra=MULTIPART_FILE_BODY,
 )
 async def upload_file(
@@ -57,7 +46,7 @@ async def upload_file(
     return FileRead.model_validate(row)
 
 
-@router.get("/{file_id}", responses={401: PROBLEM, 404: NOT_FOUND})
+@router.get("/{file_id}", responses=problems(401, file_not_found=404))
 async def read_file(file_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> FileRead:
     row = await service.get_file(session, file_id, user_id=user.id, is_superuser=user.is_superuser)
     return FileRead.model_validate(row)
@@ -68,8 +57,7 @@ async def read_file(file_id: uuid.UUID, user: CurrentUser, session: SessionDep) 
     response_class=StreamingResponse,
     responses={
         200: {"content": {"application/octet-stream": {}}, "description": "the bytes"},
-        401: PROBLEM,
-        404: NOT_FOUND,
+        **problems(401, file_not_found=404),
     },
 )
 async def download_file(
@@ -95,7 +83,7 @@ async def download_file(
     "/{file_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses={401: PROBLEM, 404: NOT_FOUND},
+    responses=problems(401, file_not_found=404),
 )
 async def delete_file(
     file_id: uuid.UUID, user: CurrentUser, session: SessionDep, storage: StorageDep

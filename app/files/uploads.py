@@ -32,23 +32,6 @@ _MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-# OpenAPI documentation of the upload endpoints.
-def problem_example(example_code: str, detail: str, status_code: int) -> dict[str, Any]:
-    return {
-        "content": {
-            "application/problem+json": {
-                "example": {
-                    "type": "about:blank",
-                    "status": status_code,
-                    "detail": detail,
-                    "code": example_code,
-                    "request_id": "4f0c1d1e2b3a49d8a1c2b3d4e5f60718",
-                }
-            }
-        }
-    }
-
-
 # The body is read by hand (streamed), so FastAPI is told what it looks like for the docs.
 MULTIPART_FILE_BODY: dict[str, Any] = {
     "requestBody": {
@@ -63,15 +46,6 @@ MULTIPART_FILE_BODY: dict[str, Any] = {
             }
         },
     }
-}
-
-UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: problem_example("malformed_multipart", "malformed multipart body", 400),
-    401: {"content": {"application/problem+json": {}}},
-    411: problem_example("length_required", "uploads must send a Content-Length", 411),
-    413: problem_example("content_too_large", "content exceeds the limit of 104857600 bytes", 413),
-    415: problem_example("unsupported_media_type", "send the file as multipart/form-data", 415),
-    422: problem_example("file_missing", "the form has no `file` field", 422),
 }
 
 
@@ -107,7 +81,7 @@ class MultipartStream:
         declared = request.headers.get("content-length")
         if declared is None:
             # Without it an oversized upload could only be refused after the limit's worth of
-            # bytes; with it, at once (RequestContextMiddleware), and a truncated body is told
+            # bytes; with it, at once (BodyLimitMiddleware), and a truncated body is told
             # apart from a complete one.
             raise LengthRequired("uploads must send a Content-Length")
         self.declared = int(declared)  # digits only: the middleware refused anything else

@@ -1,18 +1,12 @@
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request, Response, status
 
 from app.core.db import SessionDep
 from app.core.dependencies import SettingsDep
+from app.core.errors import problems
 from app.core.storage import StorageDep
-from app.files.uploads import (
-    MULTIPART_FILE_BODY,
-    UPLOAD_ERRORS,
-    MultipartStream,
-    problem_example,
-)
+from app.files.uploads import MULTIPART_FILE_BODY, MultipartStream
 from app.imports import service
 from app.imports.schemas import OnError
 from app.jobs.schemas import JobRead
@@ -20,20 +14,20 @@ from app.users.dependencies import CurrentSuperuser
 
 router = APIRouter(prefix="/imports", tags=["imports"])
 
-IMPORT_ERRORS: dict[int | str, dict[str, Any]] = {
-    **UPLOAD_ERRORS,
-    403: problem_example("forbidden", "superuser privileges required", 403),
-    422: problem_example(
-        "invalid_csv", "missing column(s) name: expected a header of email,name", 422
-    ),
-    503: problem_example("job_queue_unavailable", "the job queue is unreachable", 503),
-}
-
 
 @router.post(
     "/users",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=IMPORT_ERRORS,
+    responses=problems(
+        401,
+        403,
+        411,
+        413,
+        415,
+        malformed_multipart=400,
+        file_missing=422,
+        invalid_csv=422,
+    ),
     openapi_extra=MULTIPART_FILE_BODY,
 )
 async def import_users(

@@ -21,7 +21,7 @@ from taskiq.message import TaskiqMessage
 from taskiq.middlewares import SmartRetryMiddleware
 from taskiq_redis import RedisStreamBroker
 
-from app.core.lifespan import redis_resilience
+from app.core.redis import redis_resilience
 from app.core.settings import Settings
 from app.jobs.queue import JobKind, registered_kinds
 

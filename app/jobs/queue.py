@@ -158,7 +158,7 @@ async def enqueue(
     """
     spec = _KINDS.get(kind)
     if spec is None:
-        raise LookupError(f"unknown job kind {kind!r}: is its module imported by app.jobs.kinds?")
+        raise LookupError(f"unknown job kind {kind!r}: is its module imported by app.job_kinds?")
     try:
         spec.signature.bind(None, **args)
     except TypeError as exc:

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from app.core.db import READ_ONLY, SessionDep
-from app.core.errors import NotFound
+from app.core.errors import NotFound, problems
 from app.core.pagination import Page, PageParamsDep
 from app.core.storage import StorageDep
 from app.jobs import service
@@ -16,11 +16,10 @@ from app.users.dependencies import CurrentUser
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
-PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 MEDIA_TYPES = {".csv": "text/csv; charset=utf-8", ".json": "application/json"}
 
 
-@router.get("", responses={401: PROBLEM})
+@router.get("", responses=problems(401))
 async def list_jobs(
     user: CurrentUser,
     session: SessionDep,
@@ -32,7 +31,7 @@ async def list_jobs(
     return Page(items=[JobRead.model_validate(job) for job in jobs], next_cursor=next_cursor)
 
 
-@router.get("/{job_id}", responses={401: PROBLEM, 404: PROBLEM})
+@router.get("/{job_id}", responses=problems(401, 404))
 async def read_job(job_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> JobRead:
     await session.connection(execution_options=READ_ONLY)
     job = await service.get_job(session, job_id, user_id=user.id, is_superuser=user.is_superuser)
@@ -44,9 +43,7 @@ async def read_job(job_id: uuid.UUID, user: CurrentUser, session: SessionDep) ->
     response_class=StreamingResponse,
     responses={
         200: {"content": {"text/csv": {}}, "description": "the job's file, streamed"},
-        401: PROBLEM,
-        404: {**PROBLEM, "description": "no such job, or a job that has no file"},
-        409: {**PROBLEM, "description": "the job has not finished"},
+        **problems(401, 404, 409),
     },
 )
 async def download_result(
@@ -71,7 +68,7 @@ async def download_result(
 @router.post(
     "/{job_id}/cancel",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={401: PROBLEM, 404: PROBLEM, 409: {**PROBLEM, "description": "already finished"}},
+    responses=problems(401, 404, 409),
 )
 async def cancel_job(
     job_id: uuid.UUID, user: CurrentUser, session: SessionDep, response: Response

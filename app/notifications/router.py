@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Response, status
 
 from app.core.db import SessionDep
+from app.core.errors import problems
 from app.jobs.schemas import JobRead
 from app.notifications import service
 from app.notifications.schemas import NotificationCreate
@@ -12,28 +11,11 @@ from app.users.dependencies import CurrentSuperuser
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 
-PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
-QUEUE_DOWN: dict[str, Any] = {
-    "description": "the job queue (Redis) is unreachable; nothing was queued",
-    "content": {
-        "application/problem+json": {
-            "example": {
-                "type": "about:blank",
-                "title": "Service Unavailable",
-                "status": 503,
-                "detail": "the job queue is unreachable; nothing was done, retry shortly",
-                "code": "job_queue_unavailable",
-                "request_id": "9f1c2b3a4d5e6f70",
-            }
-        }
-    },
-}
-
 
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 503: QUEUE_DOWN},
+    responses=problems(401, 403, 404, 503),
 )
 async def send_notification(
     body: NotificationCreate, caller: CurrentSuperuser, session: SessionDep, response: Response

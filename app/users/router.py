@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, status
 
 from app.core.db import SessionDep
 from app.core.dependencies import PasswordHasherDep, RateLimiterDep, SettingsDep
-from app.core.errors import Forbidden, NotFound
+from app.core.errors import Forbidden, NotFound, problems
 from app.core.pagination import Page, PageParamsDep
 from app.core.ratelimit import Bucket, RateLimiter
 from app.core.settings import Settings
@@ -18,14 +18,13 @@ from app.users.schemas import UserCreate, UserRead, UserUpdate
 
 router = APIRouter(prefix="/users", tags=["users"])
 
-PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 UserId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses={403: PROBLEM, 409: PROBLEM, 429: PROBLEM, 503: PROBLEM},
+    responses=problems(403, 409, 429, 503, hashing_busy=503),
 )
 async def sign_up(
     body: UserCreate,
@@ -45,14 +44,12 @@ async def sign_up(
     return service.to_read(user, settings.currency)
 
 
-@router.get("/me", responses={401: PROBLEM})
+@router.get("/me", responses=problems(401))
 async def read_me(user: CurrentUser, settings: SettingsDep) -> UserRead:
     return service.to_read(user, settings.currency)
 
 
-@router.patch(
-    "/me", responses={401: PROBLEM, 403: PROBLEM, 409: PROBLEM, 429: PROBLEM, 503: PROBLEM}
-)
+@router.patch("/me", responses=problems(401, 403, 409, 429, 503, hashing_busy=503))
 async def update_me(
     body: UserUpdate,
     user: CurrentUser,
@@ -72,7 +69,7 @@ async def update_me(
     return service.to_read(updated, settings.currency)
 
 
-@router.get("", responses={401: PROBLEM, 403: PROBLEM})
+@router.get("", responses=problems(401, 403))
 async def list_users(
     _: CurrentSuperuser,
     session: SessionDep,
@@ -86,7 +83,7 @@ async def list_users(
     )
 
 
-@router.get("/{user_id}", responses={401: PROBLEM, 404: PROBLEM})
+@router.get("/{user_id}", responses=problems(401, 404))
 async def read_user(
     user_id: UserId, caller: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> UserRead:
@@ -94,10 +91,7 @@ async def read_user(
     return service.to_read(await service.get_user(session, user_id), settings.currency)
 
 
-@router.patch(
-    "/{user_id}",
-    responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM, 429: PROBLEM, 503: PROBLEM},
-)
+@router.patch("/{user_id}", responses=problems(401, 403, 404, 409, 429, 503, hashing_busy=503))
 async def update_user(
     user_id: UserId,
     body: UserUpdate,
@@ -123,7 +117,7 @@ async def update_user(
 @router.delete(
     "/{user_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM},
+    responses=problems(401, 403, 404, balance_not_zero=409, cannot_delete_self=409),
 )
 async def delete_user(
     user_id: UserId,

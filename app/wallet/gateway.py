@@ -3,8 +3,9 @@
 - `SandboxGateway` (default) decides in-process: every valid card is approved except the test
   numbers 4000000000000002 (declined) and 4000000000009995 (issuer refuses: insufficient funds).
 - `HttpGateway` asks an external gateway over HTTP with the app's one shared
-  `httpx.AsyncClient` (made in the lifespan: pooled connections, never a client per request),
-  a timeout of its own, retries on connection errors only, and the idempotency key passed on.
+  `httpx.AsyncClient` (made in the lifespan: pooled connections, never a client per request,
+  and httpx's transport retries a failed *connect*), a timeout of its own, and the idempotency
+  key passed on.
 
 The external gateway's contract (what `HttpGateway` speaks):
 
@@ -17,7 +18,8 @@ The external gateway's contract (what `HttpGateway` speaks):
     402     {"status": "declined", "reason": "card_declined" | "insufficient_funds"}
     anything else, or a body that is not that        -> 502 gateway_error
 
-Only a failure to *connect* is retried: the request never left, so it cannot have charged.
+Only a failure to *connect* is retried (by the client's `AsyncHTTPTransport(retries=...)`, which
+retries nothing else): the request never left, so it cannot have charged.
 A timeout after sending is not retried here (the charge may have gone through); it becomes a
 504 and the client may retry with the same Idempotency-Key, which reaches the gateway again
 unchanged, so the card is still charged at most once.
@@ -25,7 +27,6 @@ unchanged, so the card is still charged at most once.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -44,8 +45,6 @@ INSUFFICIENT_FUNDS_NUMBER = "4000000000009995"
 # A gateway that has not answered in 10 s is not going to: the client gets a 504 instead of
 # holding a connection (and a worker) for the client's own, usually longer, timeout.
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
-DEFAULT_CONNECT_RETRIES = 2
-RETRY_BACKOFF_SECONDS = 0.2
 MAX_REFERENCE_LENGTH = 100  # transactions.gateway_reference
 
 
@@ -107,14 +106,10 @@ class HttpGateway:
         base_url: str,
         *,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
-        connect_retries: int = DEFAULT_CONNECT_RETRIES,
-        retry_backoff: float = RETRY_BACKOFF_SECONDS,
     ) -> None:
         self._client = client
         self._url = base_url.rstrip("/") + "/charges"
         self._timeout = timeout
-        self._connect_retries = connect_retries
-        self._retry_backoff = retry_backoff
 
     async def charge(
         self, *, amount_minor: int, currency: str, card: Card, idempotency_key: str
@@ -133,36 +128,31 @@ class HttpGateway:
         return self._interpret(response)
 
     async def _post(self, payload: dict[str, Any], idempotency_key: str) -> httpx.Response:
-        for attempt in range(self._connect_retries + 1):
-            try:
-                return await self._client.post(
-                    self._url,
-                    json=payload,
-                    headers={"Idempotency-Key": idempotency_key},
-                    timeout=self._timeout,
-                )
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                # Nothing was sent: safe to try again.
-                log.warning("gateway_connect_failed", attempt=attempt + 1, error=type(exc).__name__)
-                if attempt == self._connect_retries:
-                    raise GatewayError(
-                        "the payment gateway is unreachable; nothing was charged",
-                        code="gateway_unavailable",
-                    ) from exc
-                await asyncio.sleep(self._retry_backoff * 2**attempt)
-            except httpx.TimeoutException as exc:
-                log.warning("gateway_timeout", error=type(exc).__name__)
-                raise GatewayTimeout(
-                    "the payment gateway did not answer in time; retry with the same "
-                    "Idempotency-Key",
-                    code="gateway_timeout",
-                ) from exc
-            except httpx.HTTPError as exc:
-                log.warning("gateway_transport_error", error=type(exc).__name__)
-                raise GatewayError(
-                    "the payment gateway connection failed", code="gateway_error"
-                ) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
+        try:
+            return await self._client.post(
+                self._url,
+                json=payload,
+                headers={"Idempotency-Key": idempotency_key},
+                timeout=self._timeout,
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            # Still unreachable after the transport's retries; nothing was sent.
+            log.warning("gateway_unreachable", error=type(exc).__name__)
+            raise GatewayError(
+                "the payment gateway is unreachable; nothing was charged",
+                code="gateway_unavailable",
+            ) from exc
+        except httpx.TimeoutException as exc:
+            log.warning("gateway_timeout", error=type(exc).__name__)
+            raise GatewayTimeout(
+                "the payment gateway did not answer in time; retry with the same Idempotency-Key",
+                code="gateway_timeout",
+            ) from exc
+        except httpx.HTTPError as exc:
+            log.warning("gateway_transport_error", error=type(exc).__name__)
+            raise GatewayError(
+                "the payment gateway connection failed", code="gateway_error"
+            ) from exc
 
     @staticmethod
     def _interpret(response: httpx.Response) -> Charge:

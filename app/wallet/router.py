@@ -9,21 +9,17 @@ from fastapi import APIRouter, Path, Response, status
 
 from app.core.db import SessionDep
 from app.core.dependencies import RateLimiterDep, SettingsDep
+from app.core.errors import problems
 from app.core.idempotency import REPLAYED_HEADER, IdempotencyKeyHeader, idempotent_request
 from app.core.money import format_minor
 from app.core.pagination import Page, PageParamsDep
 from app.users.dependencies import CurrentUser
 from app.wallet import service
 from app.wallet.dependencies import GatewayDep
-from app.wallet.openapi import problems
 from app.wallet.schemas import PaymentCreate, TopUpCreate, TransactionRead, WalletRead
 
 router = APIRouter(tags=["wallet"])
 
-# Problems any wallet route may answer with: no or a bad token, and a database that is
-# saturated or just lost its connection (both 503 with Retry-After).
-AUTH = ("not_authenticated", "invalid_token")
-DATABASE = ("database_busy", "database_unavailable")
 REPLAYED = {
     REPLAYED_HEADER: {
         "description": "`true` when this is the stored answer to an earlier request with the "
@@ -33,7 +29,7 @@ REPLAYED = {
 }
 
 
-@router.get("/wallet", responses=problems(*AUTH, *DATABASE))
+@router.get("/wallet", responses=problems(401, 503))
 async def read_wallet(user: CurrentUser, settings: SettingsDep) -> WalletRead:
     # The balance was read with the user, in this request, a moment ago.
     return WalletRead(balance=format_minor(user.balance_minor), currency=settings.currency)
@@ -46,17 +42,17 @@ async def read_wallet(user: CurrentUser, settings: SettingsDep) -> WalletRead:
     responses={
         201: {"headers": REPLAYED},
         **problems(
-            *AUTH,
-            "card_declined",
-            "card_insufficient_funds",
-            "idempotency_in_progress",
-            "content_too_large",
-            "validation_error",
-            "idempotency_key_reused",
-            "gateway_error",
-            "gateway_unavailable",
-            *DATABASE,
-            "gateway_timeout",
+            401,
+            413,
+            422,
+            503,
+            card_declined=402,
+            card_insufficient_funds=402,
+            idempotency_in_progress=409,
+            idempotency_key_reused=422,
+            gateway_error=502,
+            gateway_unavailable=502,
+            gateway_timeout=504,
         ),
     },
 )
@@ -98,17 +94,16 @@ async def top_up(
     responses={
         201: {"headers": REPLAYED},
         **problems(
-            "insufficient_funds",
-            *AUTH,
-            "payee_not_found",
-            "idempotency_in_progress",
-            "rate_limited",
-            "content_too_large",
-            "validation_error",
-            "payment_to_self",
-            "idempotency_key_reused",
-            *DATABASE,
-            "job_queue_unavailable",
+            401,
+            413,
+            422,
+            429,
+            503,
+            insufficient_funds=400,
+            payee_not_found=404,
+            idempotency_in_progress=409,
+            payment_to_self=422,
+            idempotency_key_reused=422,
         ),
     },
 )
@@ -148,9 +143,7 @@ async def pay(
     return outcome.transaction
 
 
-@router.get(
-    "/transactions", responses=problems(*AUTH, "validation_error", "invalid_cursor", *DATABASE)
-)
+@router.get("/transactions", responses=problems(401, 422, 503, invalid_cursor=422))
 async def list_transactions(
     user: CurrentUser, session: SessionDep, page: PageParamsDep
 ) -> Page[TransactionRead]:
@@ -161,7 +154,7 @@ async def list_transactions(
 
 @router.get(
     "/transactions/{transaction_id}",
-    responses=problems(*AUTH, "transaction_not_found", "validation_error", *DATABASE),
+    responses=problems(401, 422, 503, transaction_not_found=404),
 )
 async def read_transaction(
     transaction_id: Annotated[uuid.UUID, Path()], user: CurrentUser, session: SessionDep

@@ -13,27 +13,48 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
     StringConstraints,
+    WithJsonSchema,
     model_validator,
 )
 
-from app.core.money import MINOR_UNITS_PER_MAJOR
+from app.core.money import AMOUNT_PATTERN, MINOR_UNITS_PER_MAJOR, plain_amount
 from app.wallet.cards import Card
 
 MAX_AMOUNT = Decimal("1000000.00")
 
 Amount = Annotated[
     Decimal,
+    BeforeValidator(plain_amount),
     Field(
         gt=0,
         le=MAX_AMOUNT,
         decimal_places=2,
         allow_inf_nan=False,
-        description="A positive amount with at most two decimals, at most 1000000.00.",
-        examples=["12.50"],
+        description="A positive amount with at most two decimals, at most 1000000.00: a "
+        "string of plain digits with an optional point, or a number.",
+    ),
+    # What plain_amount and the constraints accept, exactly (Pydantic's own schema for a
+    # Decimal allows any string).
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": 1000000,
+                    "multipleOf": 0.01,
+                },
+                {"type": "string", "pattern": AMOUNT_PATTERN},
+            ],
+            "title": "Amount",
+            "examples": ["12.50"],
+        },
+        mode="validation",
     ),
 ]
 Description = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -135,15 +156,3 @@ class TransactionRead(BaseModel):
     card_brand: str | None = Field(examples=["visa"])
     card_last4: str | None = Field(examples=["4242"])
     created_at: datetime
-
-
-class Problem(BaseModel):
-    """An RFC 9457 problem, as every error of this API is rendered (for the OpenAPI schema)."""
-
-    type: str = "about:blank"
-    title: str
-    status: int
-    detail: str
-    code: str
-    request_id: str | None = None
-    errors: list[dict[str, Any]] | None = None

@@ -238,3 +238,46 @@ async def test_a_crafted_host_header_does_not_bypass_auth(client: AsyncClient, h
     response = await client.get("/api/v1/users/me", headers={"Host": host})
     assert_problem(response, 401, "not_authenticated")
     assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_options_on_users_me_does_not_advertise_delete(client: AsyncClient) -> None:
+    # DELETE /users/{user_id} matches the path /users/me only by a user_id it refuses ("me"
+    # is no integer): that method is not served there.
+    response = await client.options("/api/v1/users/me")
+    assert_problem(response, 405, "method_not_allowed")
+    allowed = {method.strip() for method in response.headers["allow"].split(",")}
+    assert allowed == {"GET", "PATCH"}
+
+    response = await client.options("/api/v1/users/7")
+    allowed = {method.strip() for method in response.headers["allow"].split(",")}
+    assert allowed == {"GET", "PATCH", "DELETE"}
+
+
+async def test_a_json_body_that_is_not_utf8_is_a_422_validation_problem(
+    client: AsyncClient,
+) -> None:
+    response = await client.post(
+        "/api/v1/users",
+        content=b'{"email": "\xff\xfe@example.com", "password": "x"}',
+        headers={"Content-Type": "application/json"},
+    )
+    body = assert_problem(response, 422, "validation_error")
+    assert body["errors"] == [
+        {"loc": ["body"], "msg": "body is not valid UTF-8", "type": "json_invalid"}
+    ]
+
+
+async def test_every_422_is_documented_as_a_problem(client: AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    documented = 0
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            response = operation["responses"].get("422")
+            if response is None:
+                continue
+            documented += 1
+            assert set(response["content"]) == {"application/problem+json"}, (method, path)
+            schema = response["content"]["application/problem+json"]["schema"]
+            assert {"status", "code", "detail", "errors"} <= set(schema["properties"])
+    assert documented > 10
+    assert "HTTPValidationError" not in spec["components"]["schemas"]

@@ -50,7 +50,7 @@ ROUTES: dict[tuple[str, str], tuple[str, str, dict[str, set[str]]]] = {
             "409": {"idempotency_in_progress"},
             "413": {"content_too_large"},
             "422": {"validation_error", "payment_to_self", "idempotency_key_reused"},
-            "503": DATABASE | {"job_queue_unavailable"},
+            "503": DATABASE,
         },
     ),
     ("get", "/transactions"): (

@@ -15,36 +15,24 @@ import httpx
 import structlog
 from fastapi import FastAPI
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.core.db import open_database
 from app.core.email import open_mailer
 from app.core.observability import Metrics, configure_logging
 from app.core.ratelimit import RateLimiter
+from app.core.redis import redis_resilience
 from app.core.security import PasswordHasher
 from app.core.settings import Environment, Settings
 from app.core.storage import open_storage
+
+# A failed *connect* is retried by httpx's transport (the request never left, so retrying it
+# is safe even for a charge); nothing else is retried behind the caller's back.
+HTTP_CONNECT_RETRIES = 2
 
 StartupHook = Callable[[FastAPI], Awaitable[None]]
 # A service that lives as long as the app (the job runner): entered after the shared clients
 # exist, exited before they close.
 Service = Callable[[FastAPI], AbstractAsyncContextManager[object]]
-
-
-def redis_resilience() -> dict[str, Any]:
-    """redis-py options for every Redis pool: after a Redis restart, a pooled connection that
-    went stale is dropped and the command retried on a fresh one (with back-off) instead of
-    failing, and a connection idle for a while is checked before use."""
-    return {
-        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=3),
-        "retry_on_error": [RedisConnectionError, RedisTimeoutError],
-        "health_check_interval": 5,
-        "socket_connect_timeout": 2,
-        "socket_timeout": 5,
-    }
 
 
 # Pydantic builds a model's schema lazily and not thread-safely: two apps in one process (tests,
@@ -99,7 +87,10 @@ def make_lifespan(
                 stack.push_async_callback(redis.aclose)
             app.state.redis = redis
 
-            http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
+            http = httpx.AsyncClient(
+                timeout=httpx.Timeout(10.0, connect=5.0),
+                transport=httpx.AsyncHTTPTransport(retries=HTTP_CONNECT_RETRIES),
+            )
             stack.push_async_callback(http.aclose)
             app.state.http = http
 
