@@ -9,6 +9,7 @@ from fastapi_offline import FastAPIOffline
 # Registers every job kind. Not `import app.job_kinds`: that binds `app`, hiding the lazy app below.
 from app import job_kinds as _job_kinds  # noqa: F401
 from app.auth.router import router as auth_router
+from app.core.admission import DatabaseAdmission
 from app.core.errors import install_error_handlers
 from app.core.lifespan import make_lifespan
 from app.core.observability import Metrics, RequestContextMiddleware
@@ -56,8 +57,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
 
     install_error_handlers(app)
-    # Added first = innermost: it converts unexpected errors into a 500 problem that still
-    # passes through CORS below it.
+    # Innermost: at most DB_ADMISSION_LIMIT API requests use the database at once, a bounded
+    # queue waits first come first served, the rest get a quick 503 (app/core/admission.py).
+    app.add_middleware(
+        DatabaseAdmission,
+        limit=settings.effective_db_admission_limit,
+        max_waiting=settings.db_admission_queue,
+        timeout=settings.db_admission_timeout,
+        path_prefix=f"{API_PREFIX}/",
+    )
+    # Around it: converts unexpected errors into a 500 problem that still passes through CORS
+    # below it.
     app.add_middleware(
         RequestContextMiddleware,
         metrics=app.state.metrics,

@@ -9,12 +9,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
-from app.core.db import HotRead
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.core.money import format_minor
 from app.core.pagination import PageParams, encode_cursor
 from app.core.partial import apply_patch, changes
 from app.core.security import PasswordHasher
+from app.users.hot_read import HotRead
 from app.users.models import User
 from app.users.schemas import UserCreate, UserRead, UserUpdate
 
