@@ -7,8 +7,9 @@ control in front of it (`app.core.admission`), not from the pool. SQLite gets WA
 timeout, foreign keys, and `BEGIN IMMEDIATE` so a transaction takes the write lock up front
 instead of failing with "database is locked" when it upgrades from read to write.
 
-Outside development the engine never puts bound parameters into its errors (they would carry
-emails and message bodies into the logs).
+Outside development no database error carries the values it was given (bound parameters, or
+the values PostgreSQL echoes in a constraint error's DETAIL): they would put emails and message
+bodies into the logs.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Annotated, Any, ClassVar
 import anyio
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, event
-from sqlalchemy.engine import Connection, Dialect, make_url
+from sqlalchemy.engine import Connection, Dialect, ExceptionContext, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -97,6 +98,15 @@ def _connect_or_unreachable(
         raise DatabaseUnreachable(None, None, exc, connection_invalidated=True) from exc
 
 
+def _without_rejected_values(context: ExceptionContext) -> None:
+    """PostgreSQL repeats the values a constraint rejected in its DETAIL ("Key (email)=(...)
+    already exists"), and asyncpg prints that with the error, so a logged traceback carries
+    what `hide_parameters` keeps out. Outside development the DETAIL is dropped."""
+    driver_error = context.original_exception.__cause__
+    if getattr(driver_error, "detail", None):
+        driver_error.detail = None  # type: ignore[union-attr]
+
+
 def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
     def on_connect(dbapi_connection: Any, _: ConnectionPoolEntry) -> None:
         # Let SQLAlchemy's "begin" event below emit BEGIN, not the sqlite3 module (which would
@@ -132,6 +142,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
         hide_parameters=settings.environment is not Environment.DEVELOPMENT,
     )
     event.listen(engine.sync_engine, "do_connect", _connect_or_unreachable)
+    if settings.environment is not Environment.DEVELOPMENT:
+        event.listen(engine.sync_engine, "handle_error", _without_rejected_values)
     if url.get_backend_name() == "sqlite":
         event.listen(
             engine.sync_engine, "connect", _sqlite_pragmas(settings.sqlite_busy_timeout_ms)
