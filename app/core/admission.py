@@ -1,12 +1,14 @@
 """Admission control in front of the database: a bounded, first-come-first-served wait for a
 turn, and an immediate 503 beyond it.
 
-At most `limit` API requests are in their database part at once (by default the pool's
-capacity, `DB_POOL_SIZE + DB_MAX_OVERFLOW`), so the pool itself never has a queue of requests
-to serve unfairly. Up to `max_waiting` more wait for a turn in arrival order (an
-`asyncio.Semaphore` queues newcomers behind earlier waiters), each for at most `timeout`
-seconds. Anyone beyond that, or waiting longer, gets a 503 `database_busy` with `Retry-After`
-at once, instead of a connection wait that ends in the client's own timeout.
+At most `limit` API requests are in their database part at once (by default `DB_POOL_SIZE`),
+so the pool itself never has a queue of requests to serve unfairly (the stock pool lets a
+newcomer overtake earlier waiters), and request traffic never needs an overflow connection
+(which the stock pool closes when it comes back and reopens for the next burst). Up to
+`max_waiting` more wait for a turn in arrival order (an `asyncio.Semaphore` queues newcomers
+behind earlier waiters), each for at most `timeout` seconds. Anyone beyond that, or waiting
+longer, gets a 503 `database_busy` with `Retry-After` at once, instead of a connection wait
+that ends in the client's own timeout.
 
 A turn ends when the response starts: the request's session is closed before that
 (`SessionDep`), so what is left is sending bytes, which needs no connection.

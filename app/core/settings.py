@@ -67,7 +67,8 @@ class Settings(BaseSettings):
     # caught on use instead (see app.users.service.load_user_snapshot and the 503 handler).
     db_pool_pre_ping: bool = False
     # Admission control in front of the database (app.core.admission): API requests in their
-    # database part at once (unset: the pool's capacity, pool size + overflow), how many more
+    # database part at once (unset: DB_POOL_SIZE, so request traffic never needs overflow
+    # connections, which the stock pool closes on return and reopens: churn), how many more
     # may wait for a turn, first come first served, and for how long; beyond either bound an
     # immediate 503 database_busy with Retry-After.
     db_admission_limit: int | None = Field(default=None, ge=1)
@@ -159,7 +160,7 @@ class Settings(BaseSettings):
 
     @property
     def effective_db_admission_limit(self) -> int:
-        return self.db_admission_limit or self.db_pool_size + self.db_max_overflow
+        return self.db_admission_limit or self.db_pool_size
 
     @property
     def is_sqlite(self) -> bool:

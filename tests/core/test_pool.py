@@ -37,7 +37,7 @@ def test_the_engine_uses_the_stock_pool_sized_from_settings(database_url: str) -
     assert type(pool) is AsyncAdaptedQueuePool
     assert pool.size() == 3
     assert pool.timeout() == make_settings(database_url).db_pool_timeout
-    assert make_settings(database_url).effective_db_admission_limit == 10 + 20
+    assert make_settings(database_url).effective_db_admission_limit == 10  # DB_POOL_SIZE
 
 
 # --- the middleware, on an app whose requests wait for the test ------------------------------
