@@ -10,6 +10,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 # Registers every job kind. Not `import app.job_kinds`: that binds `app`, hiding the lazy app.
 from app import job_kinds as _job_kinds  # noqa: F401
 from app.auth.router import router as auth_router
+from app.core.admission import DatabaseAdmission
 from app.core.body_limit import BodyLimitMiddleware
 from app.core.error_handlers import UnhandledErrorMiddleware, install_error_handlers
 from app.core.observability import AccessLogMiddleware, Metrics
@@ -65,9 +66,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(root_router)
 
     install_error_handlers(app)
+    # Innermost: at most DB_ADMISSION_LIMIT API requests use the database at once, a bounded
+    # queue waits first come first served, the rest get a quick 503 (app/core/admission.py).
+    app.add_middleware(
+        DatabaseAdmission,
+        limit=settings.effective_db_admission_limit,
+        max_waiting=settings.db_admission_queue,
+        timeout=settings.db_admission_timeout,
+        path_prefix=f"{API_PREFIX}/",
+    )
     # Pure-ASGI middlewares, one job each. Added first = innermost, so a request meets them in
     # the reverse order: CORS, request id, access log and metrics, the 500 catch-all (inside
-    # the first two, so a 500 carries their headers), then the body limit.
+    # the first two, so a 500 carries their headers), the body limit, then admission.
     app.add_middleware(
         BodyLimitMiddleware,
         max_json_bytes=settings.max_json_bytes,

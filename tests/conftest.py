@@ -24,8 +24,8 @@ from httpx import ASGITransport, AsyncClient
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
-from app.core.db import FairAsyncQueuePool
 from app.core.settings import Settings
 from app.main import create_app
 from app.migrate import upgrade
@@ -169,10 +169,11 @@ def settings(database_url: str) -> Settings:
     return make_settings(database_url)
 
 
-def pool_of(engine: AsyncEngine) -> FairAsyncQueuePool:
-    """The engine's pool, typed: every engine of the app is built on `FairAsyncQueuePool`."""
+def pool_of(engine: AsyncEngine) -> AsyncAdaptedQueuePool:
+    """The engine's pool, typed: every engine of the app is built on SQLAlchemy's stock
+    `AsyncAdaptedQueuePool`."""
     pool = engine.pool
-    assert isinstance(pool, FairAsyncQueuePool)
+    assert isinstance(pool, AsyncAdaptedQueuePool)
     return pool
 
 

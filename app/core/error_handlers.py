@@ -7,7 +7,9 @@ says only `internal_error`: traces and SQL stay in the server log.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -31,6 +33,11 @@ from app.core.errors import (
 from app.core.request_id import current_request_id
 
 log = structlog.get_logger("app.errors")
+
+# A database failure's traceback is logged at most this often per cause (its type).
+TRACEBACK_EVERY_SECONDS = 60.0
+
+ExceptionHandler = Callable[[Request, Exception], Awaitable[JSONResponse]]
 
 
 class ContentTooLarge(StarletteHTTPException):
@@ -106,28 +113,44 @@ async def _pool_timeout(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _connection_lost(_: Request, exc: Exception) -> JSONResponse:
-    # A pooled connection died under us (the database restarted, a proxy cut it). SQLAlchemy
-    # has already invalidated the pool, so a retry gets a fresh connection; any other
-    # database error is a bug and stays a 500.
-    if isinstance(exc, OperationalError) and "database is locked" in str(exc.orig):
-        # SQLite waited SQLITE_BUSY_TIMEOUT_MS for the one write lock: shed, as for the pool.
-        log.warning("database_busy", error="database is locked")
+def database_error_handler() -> ExceptionHandler:
+    """`DBAPIError`s: a database that cannot be used right now is a 503 with `Retry-After`, any
+    other database error is a bug and stays a 500. A pooled connection found dead and a
+    database that cannot be reached (`app.core.db.DatabaseUnreachable`) are logged as one line
+    per failure, with the traceback at most once a minute per cause: an outage fails every
+    request, and a traceback each was megabytes of log in seconds. One throttle per app."""
+    tracebacks_logged_at: dict[str, float] = {}
+
+    async def handle(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, DBAPIError)
+        if isinstance(exc, OperationalError) and "database is locked" in str(exc.orig):
+            # SQLite waited SQLITE_BUSY_TIMEOUT_MS for the one write lock: shed, as admission does.
+            log.warning("database_busy", error="database is locked")
+            return problem_response(
+                503,
+                "database_busy",
+                "the database is busy; retry shortly",
+                headers={"Retry-After": "1"},
+            )
+        if not exc.connection_invalidated:
+            raise exc
+        # The database restarted, a proxy cut the connection, or none could be opened.
+        # SQLAlchemy has invalidated the pool, so a retry gets a fresh connection.
+        cause = type(exc.orig).__name__
+        now = time.monotonic()
+        if now - tracebacks_logged_at.get(cause, -math.inf) >= TRACEBACK_EVERY_SECONDS:
+            tracebacks_logged_at[cause] = now
+            log.warning("database_unavailable", cause=cause, exc_info=exc)
+        else:
+            log.warning("database_unavailable", cause=cause, error=str(exc.orig)[:200])
         return problem_response(
             503,
-            "database_busy",
-            "the database is busy; retry shortly",
+            "database_unavailable",
+            "the database is unavailable; retry shortly",
             headers={"Retry-After": "1"},
         )
-    if not (isinstance(exc, DBAPIError) and exc.connection_invalidated):
-        raise exc
-    log.warning("database_connection_lost", error=type(exc.orig).__name__)
-    return problem_response(
-        503,
-        "database_unavailable",
-        "the database connection was lost; retry shortly",
-        headers={"Retry-After": "1"},
-    )
+
+    return handle
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -143,7 +166,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(PoolTimeoutError, _pool_timeout)
-    app.add_exception_handler(DBAPIError, _connection_lost)
+    app.add_exception_handler(DBAPIError, database_error_handler())
     # Unexpected exceptions are turned into a 500 problem by UnhandledErrorMiddleware, inside
     # CORS and request-id handling (a handler for Exception would run outside both).
 

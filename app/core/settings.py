@@ -86,6 +86,14 @@ class Settings(BaseSettings):
     # Off: a ping per checkout costs a round trip on every request. A dead connection is
     # caught on use instead (see app.users.service.load_user_snapshot and the 503 handler).
     db_pool_pre_ping: bool = False
+    # Admission control in front of the database (app.core.admission): API requests in their
+    # database part at once (unset: DB_POOL_SIZE, so request traffic never needs overflow
+    # connections, which the stock pool closes on return and reopens: churn), how many more
+    # may wait for a turn, first come first served, and for how long; beyond either bound an
+    # immediate 503 database_busy with Retry-After.
+    db_admission_limit: int | None = Field(default=None, ge=1)
+    db_admission_queue: int = Field(default=1000, ge=0)
+    db_admission_timeout: float = Field(default=5, gt=0)
     # SQLite waits this long for the write lock before giving up with "database is locked".
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
 
@@ -220,6 +228,10 @@ class Settings(BaseSettings):
         path.write_text(value)
         path.chmod(0o600)
         return value
+
+    @property
+    def effective_db_admission_limit(self) -> int:
+        return self.db_admission_limit or self.db_pool_size
 
     @property
     def is_sqlite(self) -> bool:

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
-from app.core.db import HotRead, utcnow
+from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.core.money import format_minor
 from app.core.pagination import PageParams, encode_cursor
@@ -18,6 +18,7 @@ from app.core.partial import apply_patch, changes
 from app.core.ratelimit import Bucket
 from app.core.security import PasswordHasher
 from app.core.storage import Storage
+from app.users.hot_read import HotRead
 from app.users.models import RefreshToken, User
 from app.users.schemas import UserCreate, UserRead, UserUpdate
 

@@ -8,23 +8,49 @@ do not even see it.
 
 from __future__ import annotations
 
+import asyncio
+
+import anyio
 from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import PASSWORD, SignUp, require_postgres
+from tests.conftest import PASSWORD, SignUp, pool_of, require_postgres
+
+
+async def still_running(admin: AsyncEngine, pids: list[int]) -> int:
+    async with admin.connect() as conn:
+        query = "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(CAST(:pids AS int[]))"
+        return int(await conn.scalar(text(query), {"pids": pids}) or 0)
 
 
 async def kill_idle_app_connections(app: FastAPI, admin: AsyncEngine) -> int:
-    """Terminates the server side of every connection the app's pool holds, as a restart does."""
+    """Terminates the server side of every idle connection the app's pool holds, as a restart
+    does. All of them: earlier requests may have left several, and the pool hands out the
+    oldest first, so killing only one would make the outcome depend on what ran before."""
     engine: AsyncEngine = app.state.db.engine
-    async with engine.connect() as conn:
-        pid = await conn.scalar(text("SELECT pg_backend_pid()"))
+    idle = pool_of(engine).checkedin()
+    # Checked out together, they are the idle ones (a new one is opened only when none is).
+    held = [await engine.connect() for _ in range(idle)]
+    try:
+        pids = [await conn.scalar(text("SELECT pg_backend_pid()")) for conn in held]
+    finally:
+        for conn in held:
+            await conn.close()
     async with admin.connect() as conn:
         killed = await conn.scalar(
-            text("SELECT count(*) FROM (SELECT pg_terminate_backend(:pid)) AS t"), {"pid": pid}
+            text(
+                "SELECT count(*) FROM unnest(CAST(:pids AS int[])) AS pid "
+                "WHERE pg_terminate_backend(pid)"
+            ),
+            {"pids": pids},
         )
+    # pg_terminate_backend only signals: wait until those backends are gone (one transaction
+    # per look, since pg_stat_activity is a snapshot taken once per transaction).
+    with anyio.fail_after(30):
+        while await still_running(admin, pids):  # noqa: ASYNC110
+            await anyio.sleep(0.05)
     return int(killed or 0)
 
 
@@ -38,7 +64,7 @@ async def test_authenticated_request_survives_a_dead_pooled_connection(
     )
     headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
 
-    assert await kill_idle_app_connections(app, cleanup_engine) == 1
+    assert await kill_idle_app_connections(app, cleanup_engine) >= 1
     me = await client.get("/api/v1/users/me", headers=headers)
 
     assert me.status_code == 200
@@ -51,8 +77,15 @@ async def test_dead_connection_under_a_transaction_is_a_503_then_recovers(
     require_postgres()
     user = await sign_up()
     form = {"username": user["email"], "password": PASSWORD}
+    # Several pooled connections, as after earlier tests (the case that used to fail).
+    token = (await client.post("/api/v1/auth/token", data=form)).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    reads = await asyncio.gather(
+        *(client.get("/api/v1/users/me", headers=headers) for _ in range(8))
+    )
+    assert {r.status_code for r in reads} == {200}
 
-    assert await kill_idle_app_connections(app, cleanup_engine) == 1
+    assert await kill_idle_app_connections(app, cleanup_engine) >= 2
     lost = await client.post("/api/v1/auth/token", data=form)
 
     assert lost.status_code == 503

@@ -13,7 +13,8 @@ from sqlalchemy import bindparam, event, func, insert, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.core.db import HotRead, UTCDateTime, create_engine
+from app.core.db import UTCDateTime, create_engine
+from app.users.hot_read import HotRead
 from app.users.models import User
 from tests.conftest import make_settings, pool_of, require_postgres
 
