@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         BodyLimitMiddleware,
         max_json_bytes=settings.max_json_bytes,
         max_upload_bytes=settings.max_upload_bytes,
+        body_read_timeout=settings.body_read_timeout,
     )
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(AccessLogMiddleware, metrics=app.state.metrics)

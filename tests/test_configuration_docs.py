@@ -17,24 +17,6 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGURATION = ROOT / "docs" / "configuration.md"
 ENV_EXAMPLE = ROOT / ".env.example"
 
-# Documented ahead of their code (they are part of the HTTP contract, being added in parallel);
-# remove a name from here once Settings has it.
-DOCUMENTED_AHEAD = {
-    "BODY_READ_TIMEOUT",
-    "SIGNUP_RATE_LIMIT",
-    "FORWARDED_ALLOW_IPS",
-    "LOGIN_FAILURES_PER_EMAIL_AND_CLIENT",
-    "PASSWORD_CHECKS_PER_USER",
-    "PAYEE_LOOKUP_FAILURES_PER_USER",
-    "PASSWORD_HASH_QUEUE_LIMIT",
-    "DB_ADMISSION_LIMIT",
-    "DB_ADMISSION_QUEUE",
-    "DB_ADMISSION_TIMEOUT",
-    "JOBS_IN_WEB_PROCESS",
-    "JOB_CONCURRENCY",
-    "JOB_LEASE_SECONDS",
-    "JOB_RECOVERY_SECONDS",
-}
 
 SETTINGS = sorted(name.upper() for name in Settings.model_fields)
 
@@ -95,7 +77,7 @@ def test_every_setting_is_in_the_env_example(name: str) -> None:
 
 def test_nothing_documented_that_is_not_a_setting() -> None:
     """A typo in a name, or a setting removed from the code but not from the docs."""
-    known = set(SETTINGS) | DOCUMENTED_AHEAD
+    known = set(SETTINGS)
     assert set(documented_rows()) - known == set()
     assert example_names() - known == set()
 

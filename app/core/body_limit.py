@@ -1,54 +1,106 @@
-"""The request-body limit, enforced before anything parses a body: a declared `Content-Length`
-over the limit is refused at once, and a body that grows past it while streaming is cut off
-with 413 as its bytes arrive (never buffered whole)."""
+"""The request-body limits, enforced before anything parses a body.
+
+- Size: the limit follows the route, not the Content-Type a client chooses. Routes marked with
+  `accepts_large_body` (file uploads, CSV imports) take up to MAX_UPLOAD_BYTES; every other
+  route's body is capped at MAX_JSON_BYTES. A declared `Content-Length` over the limit is refused
+  at once, and a body that grows past it while streaming is cut off with 413 as its bytes
+  arrive (never buffered whole).
+- Time: a body that sends nothing for BODY_READ_TIMEOUT seconds is answered 408, so a stalled
+  client cannot hold a socket (and a half-written upload) forever.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from starlette.datastructures import Headers
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.error_handlers import ContentTooLarge, problem_response
+from app.core.error_handlers import BodyReadTimeout, ContentTooLarge, problem_response
 
-# Bodies of these types may be as large as MAX_UPLOAD_BYTES; everything else is capped at
-# MAX_JSON_BYTES.
-_UPLOAD_CONTENT_TYPES = ("multipart/form-data", "application/octet-stream", "text/csv")
+F = TypeVar("F", bound=Callable[..., Any])
+
+_LARGE_BODY_ATTRIBUTE = "accepts_large_body"
+
+
+def accepts_large_body(endpoint: F) -> F:
+    """Mark an endpoint that streams a file upload: its body may be up to MAX_UPLOAD_BYTES."""
+    setattr(endpoint, _LARGE_BODY_ATTRIBUTE, True)
+    return endpoint
+
+
+def _route_accepts_large_body(scope: Scope) -> bool:
+    router = getattr(scope.get("app"), "router", None)
+    # A copy: FastAPI's routes note matching state in scope["fastapi"].
+    probe = {**scope, "fastapi": {}}
+    for route in getattr(router, "routes", ()):
+        match, _ = route.matches(probe)
+        if match is Match.FULL:
+            return bool(getattr(getattr(route, "endpoint", None), _LARGE_BODY_ATTRIBUTE, False))
+    return False
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, *, max_json_bytes: int, max_upload_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_json_bytes: int,
+        max_upload_bytes: int,
+        body_read_timeout: float,
+    ) -> None:
         self.app = app
         self.max_json_bytes = max_json_bytes
         self.max_upload_bytes = max_upload_bytes
+        self.body_read_timeout = body_read_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        content_type = headers.get("content-type", "").lower()
-        upload = content_type.startswith(_UPLOAD_CONTENT_TYPES)
-        limit = self.max_upload_bytes if upload else self.max_json_bytes
-
         declared = headers.get("content-length")
         if declared is not None and not (declared.isascii() and declared.isdigit()):
             await problem_response(400, "bad_request", "invalid Content-Length")(
                 scope, receive, send
             )
             return
+        bodiless = declared == "0" or (
+            declared is None
+            and "transfer-encoding" not in headers
+            and scope["method"] in ("GET", "HEAD", "OPTIONS")
+        )
+        if bodiless:  # most of the traffic: no route lookup, nothing to watch
+            await self.app(scope, receive, send)
+            return
+        large = _route_accepts_large_body(scope)
+        limit = self.max_upload_bytes if large else self.max_json_bytes
         if declared is not None and int(declared) > limit:
             detail = f"request body exceeds the limit of {limit} bytes"
             await problem_response(413, "content_too_large", detail)(scope, receive, send)
             return
 
         received = 0
+        body_complete = False
+        timeout = self.body_read_timeout
 
-        async def receive_within_limit() -> Message:
-            nonlocal received
-            message = await receive()
+        async def receive_within_limits() -> Message:
+            nonlocal received, body_complete
+            if body_complete:  # now only a disconnect can come: waiting for it is not a stall
+                return await receive()
+            try:
+                async with asyncio.timeout(timeout):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyReadTimeout(timeout) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise ContentTooLarge(limit)
+                body_complete = not message.get("more_body", False)
             return message
 
-        await self.app(scope, receive_within_limit, send)
+        await self.app(scope, receive_within_limits, send)

@@ -48,6 +48,13 @@ class ContentTooLarge(StarletteHTTPException):
         super().__init__(413, f"request body exceeds the limit of {limit} bytes")
 
 
+class BodyReadTimeout(StarletteHTTPException):
+    """Raised while a body is being received and the client has sent nothing for a while."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(408, f"the request body sent nothing for {seconds:g} s")
+
+
 def problem_response(
     status: int,
     code: str,

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=104_857_600, ge=1)
     # JSON and form bodies are small: anything larger is refused before it is parsed.
     max_json_bytes: int = Field(default=1_048_576, ge=1024)
+    # Seconds a request body may send nothing before the request is answered 408.
+    body_read_timeout: float = Field(default=15, gt=0)
     signup_enabled: bool = True
     first_superuser_email: str | None = None
     first_superuser_password: SecretStr | None = None

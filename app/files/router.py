@@ -6,6 +6,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request, status
 from fastapi.responses import Response, StreamingResponse
 
+from app.core.body_limit import accepts_large_body
 from app.core.db import SessionDep
 from app.core.dependencies import SettingsDep
 from app.core.errors import problems
@@ -24,6 +25,7 @@ router = APIRouter(prefix="/files", tags=["files"])
     responses=problems(401, 411, 413, 415, malformed_multipart=400, file_missing=422),
     openapi_extra=MULTIPART_FILE_BODY,
 )
+@accepts_large_body
 async def upload_file(
     request: Request,
     user: CurrentUser,

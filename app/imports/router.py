@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
+from app.core.body_limit import accepts_large_body
 from app.core.db import SessionDep
 from app.core.dependencies import SettingsDep
 from app.core.errors import problems
@@ -30,6 +31,7 @@ router = APIRouter(prefix="/imports", tags=["imports"])
     ),
     openapi_extra=MULTIPART_FILE_BODY,
 )
+@accepts_large_body
 async def import_users(
     request: Request,
     response: Response,
