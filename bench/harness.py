@@ -53,9 +53,9 @@ class Row:
     better: str = "lower"
 
     def ratio(self) -> float | None:
-        if isinstance(self.naive, int | float) and isinstance(self.ours, int | float):
-            if self.ours:
-                return round(float(self.naive) / float(self.ours), 2)
+        numbers = isinstance(self.naive, int | float) and isinstance(self.ours, int | float)
+        if numbers and self.ours:
+            return round(float(self.naive) / float(self.ours), 2)  # type: ignore[arg-type]
         return None
 
 
@@ -121,7 +121,7 @@ def _memory_gib() -> float:
 def _postgres_version(admin_url: str) -> str:
     import asyncio
 
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
     from bench.database import plain_dsn
 
@@ -210,9 +210,7 @@ def run_scenarios(
                 "what_it_measures": result.what_it_measures,
                 "naive_label": result.naive_label,
                 "ours_label": result.ours_label,
-                "rows": [
-                    {**row.__dict__, "ratio": row.ratio()} for row in result.rows
-                ],
+                "rows": [{**row.__dict__, "ratio": row.ratio()} for row in result.rows],
                 "notes": result.notes,
                 "plots": result.plots,
                 "raw": result.raw,

@@ -35,11 +35,7 @@ def _load(results_dir: Path) -> tuple[dict[str, dict[str, Any]], dict[str, dict[
                 name = record["scenario"]
                 previous = latest.get(name)
                 # A later success replaces anything; a failure replaces only another failure.
-                if (
-                    previous is None
-                    or record["status"] == "ok"
-                    or previous["status"] != "ok"
-                ):
+                if previous is None or record["status"] == "ok" or previous["status"] != "ok":
                     latest[name] = record
     return metas, latest
 

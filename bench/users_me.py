@@ -1,6 +1,7 @@
 """Load benchmark: the service's GET /api/v1/users/me against a raw-asyncpg reference app.
 
-    .venv/bin/python -m bench users_me [--rounds 3] [--duration 10] [--connections 64,256] [--overload]
+    .venv/bin/python -m bench users_me [--rounds 3] [--duration 10] [--connections 64,256]
+        [--overload]
 
 Both servers run one uvicorn worker pinned to core 0, wrk runs pinned to core 1, on loopback,
 against a freshly created, migrated and seeded PostgreSQL database that is dropped at the end.

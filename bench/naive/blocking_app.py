@@ -56,7 +56,8 @@ async def ping() -> dict[str, bool]:
 
 @app.get("/call/requests")
 async def call_requests() -> dict[str, int]:
-    return {"status": requests.get(UPSTREAM, timeout=30).status_code}
+    # The mistake under test: a blocking call on the event loop.
+    return {"status": requests.get(UPSTREAM, timeout=30).status_code}  # noqa: ASYNC210
 
 
 @app.get("/call/executor")

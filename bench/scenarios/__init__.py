@@ -14,6 +14,7 @@ _MODULES: dict[str, tuple[str, str]] = {
     "exclude_unset": ("exclude_unset", "mistake: PATCH without exclude_unset wipes fields"),
     "blocking_requests": ("blocking", "mistake: requests in async def vs httpx.AsyncClient"),
     "run_in_executor": ("blocking", "mistake: run_in_executor vs to_thread+limiter vs async"),
+    "lifecycle": ("lifecycle", "claim 1: engine per request / at import vs lifespan pool"),
     "uploads": ("uploads", "claim 4: peak RSS, await file.read() vs streaming"),
     "imports": ("imports", "CSV import rows/s: pandas vs ours, SQLite and PostgreSQL"),
     "users_me": ("users_me", "GET /users/me load: the service vs a raw-asyncpg app"),

@@ -151,7 +151,8 @@ def run(name: str, ctx: Context) -> ScenarioResult:
             f"clients while {PINGERS} other clients call an unrelated /ping, "
             f"{results[naive_key]['seconds']:.0f} s per variant; the app samples its own "
             "event-loop lag (how late a 10 ms sleep wakes). "
-            + " vs ".join(LABELS[v] for v in VARIANTS[name]) + "."
+            + " vs ".join(LABELS[v] for v in VARIANTS[name])
+            + "."
         ),
         rows=table,
         naive_label=LABELS[naive_key],

@@ -41,11 +41,19 @@ def run(name: str, ctx: Context) -> ScenarioResult:
         ),
         rows=[
             Row("fields wiped", wiped["naive"], wiped["ours"], "fields"),
-            Row("fields wiped per PATCH", round(wiped["naive"] / patches, 2),
-                round(wiped["ours"] / patches, 2), "fields"),
-            Row("PATCHes that lost data", patches_with_loss["naive"],
-                patches_with_loss["ours"], f"of {patches}"),
-        ],  # fmt: skip
+            Row(
+                "fields wiped per PATCH",
+                round(wiped["naive"] / patches, 2),
+                round(wiped["ours"] / patches, 2),
+                "fields",
+            ),
+            Row(
+                "PATCHes that lost data",
+                patches_with_loss["naive"],
+                patches_with_loss["ours"],
+                f"of {patches}",
+            ),
+        ],
         naive_label="model_dump()",
         ours_label="model_dump(exclude_unset=True)",
         raw={"patches": patches, "wiped": wiped, "patches_with_loss": patches_with_loss},

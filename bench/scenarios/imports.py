@@ -59,6 +59,8 @@ def run(name: str, ctx: Context) -> ScenarioResult:
         rows=table,
         naive_label="pandas.read_csv + executemany (SQLite)",
         ours_label="the service's import job",
-        notes=[f"upload + job wall time, PostgreSQL: {r['postgresql']['upload_and_job_seconds']} s"],
+        notes=[
+            f"upload + job wall time, PostgreSQL: {r['postgresql']['upload_and_job_seconds']} s"
+        ],
         raw=r,
     )

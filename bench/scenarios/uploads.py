@@ -69,15 +69,39 @@ def run(name: str, ctx: Context) -> ScenarioResult:
     results = asyncio.run(run_async(ctx))
     rows = []
     for mib, r in results.items():
-        rows.append(Row(f"{mib} MiB: peak RSS growth, await file.read()",
-                        r["read"]["rss_growth_MiB"], r["ours"]["rss_growth_MiB"], "MiB"))
-        rows.append(Row(f"{mib} MiB: peak RSS growth, pd.read_csv(file.file)",
-                        r["pandas"]["rss_growth_MiB"], r["ours"]["rss_growth_MiB"], "MiB"))
-        rows.append(Row(f"{mib} MiB: peak RSS, await file.read()",
-                        r["read"]["rss_peak_MiB"], r["ours"]["rss_peak_MiB"], "MiB"))
-        rows.append(Row(f"{mib} MiB: throughput, await file.read()",
-                        r["read"]["MiB_per_s"], r["ours"]["MiB_per_s"], "MiB/s", "higher"))
-    # fmt: skip
+        rows.append(
+            Row(
+                f"{mib} MiB: peak RSS growth, await file.read()",
+                r["read"]["rss_growth_MiB"],
+                r["ours"]["rss_growth_MiB"],
+                "MiB",
+            )
+        )
+        rows.append(
+            Row(
+                f"{mib} MiB: peak RSS growth, pd.read_csv(file.file)",
+                r["pandas"]["rss_growth_MiB"],
+                r["ours"]["rss_growth_MiB"],
+                "MiB",
+            )
+        )
+        rows.append(
+            Row(
+                f"{mib} MiB: peak RSS, await file.read()",
+                r["read"]["rss_peak_MiB"],
+                r["ours"]["rss_peak_MiB"],
+                "MiB",
+            )
+        )
+        rows.append(
+            Row(
+                f"{mib} MiB: throughput, await file.read()",
+                r["read"]["MiB_per_s"],
+                r["ours"]["MiB_per_s"],
+                "MiB/s",
+                "higher",
+            )
+        )
     plot = ctx.plot_path("uploads_rss")
     sizes = list(results)
     plots.lines(

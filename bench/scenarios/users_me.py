@@ -21,11 +21,23 @@ def run(name: str, ctx: Context) -> ScenarioResult:
             for case in ("reference", "service")
         }
         ref, svc = by_case["reference"], by_case["service"]
-        rows.append(Row(f"c={conns}: req/s", round(mean(r["rps"] for r in ref)),
-                        round(mean(r["rps"] for r in svc)), "req/s", "higher"))
-        rows.append(Row(f"c={conns}: p99", round(max(r["latency_p99_us"] for r in ref) / 1000, 1),
-                        round(max(r["latency_p99_us"] for r in svc) / 1000, 1), "ms"))
-    # fmt: skip
+        rows.append(
+            Row(
+                f"c={conns}: req/s",
+                round(mean(r["rps"] for r in ref)),
+                round(mean(r["rps"] for r in svc)),
+                "req/s",
+                "higher",
+            )
+        )
+        rows.append(
+            Row(
+                f"c={conns}: p99",
+                round(max(r["latency_p99_us"] for r in ref) / 1000, 1),
+                round(max(r["latency_p99_us"] for r in svc) / 1000, 1),
+                "ms",
+            )
+        )
     return ScenarioResult(
         title="GET /users/me: the service vs a raw-asyncpg reference app",
         what_it_measures=(
