@@ -84,7 +84,7 @@ def run(name: str, ctx: Context) -> ScenarioResult:
                 results["pre_ping"]["failed"],
                 f"of {total}",
             ),
-        ],  # fmt: skip
+        ],
         naive_label="create_async_engine(url)",
         ours_label="pool_recycle / pool_pre_ping",
         raw=results,
