@@ -14,6 +14,7 @@ _MODULES: dict[str, tuple[str, str]] = {
     "exclude_unset": ("exclude_unset", "mistake: PATCH without exclude_unset wipes fields"),
     "blocking_requests": ("blocking", "mistake: requests in async def vs httpx.AsyncClient"),
     "run_in_executor": ("blocking", "mistake: run_in_executor vs to_thread+limiter vs async"),
+    "test_mistakes": ("test_mistakes", "mistakes: sync fixtures with async tests, global state"),
     "test_time": ("testtime", "claim 2: seed's per-test engine + create_all vs ours"),
     "lifecycle": ("lifecycle", "claim 1: engine per request / at import vs lifespan pool"),
     "pool_recycle": ("pool_recycle", "mistake: no pool_recycle when idle sessions are dropped"),
