@@ -168,6 +168,10 @@ def run(name: str, ctx: Context) -> ScenarioResult:
         for conns in conns_list:
             a, b = by[(naive, conns)], by[("lifespan", conns)]
             rows += [
+                # wrk does not count requests still pending when the run ends: 2xx says how
+                # many were answered at all.
+                Row(f"{LABELS[naive]}, c={conns}: 2xx answers", a["status_2xx"],
+                    b["status_2xx"], "requests", "higher"),
                 Row(f"{LABELS[naive]}, c={conns}: errors", a["errors"], b["errors"], "requests"),
                 Row(f"{LABELS[naive]}, c={conns}: req/s", a["rps"], b["rps"], "req/s", "higher"),
                 Row(f"{LABELS[naive]}, c={conns}: p99", round(a["latency_p99_us"] / 1000, 1),
