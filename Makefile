@@ -15,7 +15,7 @@ TEST_REDIS_URL    ?= redis://127.0.0.1:6379/0
 # pytest-xdist: one worker per core; CI machines have two.
 PYTEST_WORKERS ?= auto
 
-.PHONY: run dev test test-services lint fmt bench lock migrate clean help
+.PHONY: run dev test test-services lint fmt bench bench-quick lock migrate clean help
 
 help:
 	@echo "make run            migrate ./var/app.db and serve on HOST:PORT (127.0.0.1:8000)"
@@ -23,7 +23,8 @@ help:
 	@echo "make test           the whole suite on SQLite, in parallel, random order"
 	@echo "make test-services  the same suite on PostgreSQL + Redis ($(TEST_POSTGRES_URL))"
 	@echo "make lint           ruff, mypy, the import-linter layering contracts and the skill's audit"
-	@echo "make bench          the load benchmark (needs wrk and PostgreSQL; see bench/README.md)"
+	@echo "make bench          every benchmark scenario, ~15 min (needs wrk and PostgreSQL; see bench/README.md)"
+	@echo "make bench-quick    every scenario at small sizes, < 3 min on a quiet machine"
 	@echo "make lock           re-pin requirements.lock from pyproject.toml"
 
 $(BIN)/python:
@@ -67,7 +68,10 @@ fmt: $(STAMP)
 	$(BIN)/ruff format .
 
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench --all
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench --quick
 
 lock: | $(BIN)/uv
 	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --universal \

@@ -1,0 +1,24 @@
+"""Ours: an async fixture declared with `pytest_asyncio.fixture`, on the test's loop."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+
+import asyncpg  # type: ignore[import-untyped]
+import pytest
+import pytest_asyncio
+
+DSN = os.environ["BENCH_TEST_DSN"]
+
+
+@pytest_asyncio.fixture
+async def connection() -> AsyncIterator[asyncpg.Connection]:
+    connection = await asyncpg.connect(DSN)
+    yield connection
+    await connection.close()
+
+
+@pytest.mark.asyncio
+async def test_select_one(connection: asyncpg.Connection) -> None:
+    assert await connection.fetchval("SELECT 1") == 1

@@ -1,0 +1,122 @@
+"""bench/RESULTS.md, rewritten from the raw JSONL after each scenario: the latest result of
+every scenario, with the machine, date, commit and command of the run that produced it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+HEADER = """# Benchmark results
+
+Written by `python -m bench` from the raw results in `results/*.jsonl` (one file per run, never
+edited): for every scenario, the latest run of it. The ratio is naive / ours; for a figure where
+higher is better (req/s, rows/s) a ratio below 1 means ours wins. **Figures marked "loaded
+machine"** were taken while the 1-minute load average exceeded 0.75 x the cores: other work on
+the machine shared the CPU, so their absolute values are not to be trusted and the ratios only
+roughly; a full run on a quiet machine (`make bench`) replaces them. **"quick"** marks the small
+sizes of `python -m bench --quick`.
+
+"""
+
+
+def _load(results_dir: Path) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    metas: dict[str, dict[str, Any]] = {}
+    latest: dict[str, dict[str, Any]] = {}
+    for path in sorted(results_dir.glob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if record.get("kind") == "meta" and "machine" in record:
+                metas[record["started"]] = record
+            elif record.get("kind") == "scenario":
+                name = record["scenario"]
+                previous = latest.get(name)
+                # A later success replaces anything; a failure replaces only another failure.
+                if previous is None or record["status"] == "ok" or previous["status"] != "ok":
+                    latest[name] = record
+    return metas, latest
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.3g}" if abs(value) < 100 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value).replace("|", "\\|")
+
+
+def _machine_lines(meta: dict[str, Any]) -> list[str]:
+    machine = meta["machine"]
+    libraries = ", ".join(f"{k} {v}" for k, v in machine["libraries"].items())
+    return [
+        f"- machine: {machine['cores']} cores, {machine['memory_gib']} GiB, "
+        f"{machine['cpu_model']}, Linux {machine['kernel']}",
+        f"- Python {machine['python']}, PostgreSQL {machine['postgresql']}",
+        f"- libraries: {libraries}",
+    ]
+
+
+def render(results_dir: Path) -> str:
+    metas, latest = _load(results_dir)
+    out = [HEADER]
+    runs = sorted({record["started"] for record in latest.values()})
+    out.append("## Runs shown here\n")
+    for stamp in runs:
+        meta = metas.get(stamp)
+        if meta is None:
+            continue
+        shown = sorted(name for name, r in latest.items() if r["started"] == stamp)
+        out.append(
+            f"### {meta['date']} — commit `{meta['commit']}`"
+            + (" (with uncommitted changes)" if meta.get("dirty") else "")
+            + "\n"
+        )
+        out.append(f"- command: `{meta['command']}`")
+        out.extend(_machine_lines(meta))
+        out.append(f"- scenarios from this run: {', '.join(shown)}\n")
+    for name in sorted(latest):
+        record = latest[name]
+        out.append(f"## {name}: {record.get('title', name)}\n")
+        flags = []
+        if record.get("quick"):
+            flags.append("quick")
+        if record.get("loaded_machine"):
+            load = record.get("loadavg_1m", ["?", "?"])
+            flags.append(f"**loaded machine** (load 1m {load[0]} -> {load[1]})")
+        out.append(
+            f"Run {record['date']}, commit `{record['commit']}`, {record.get('seconds', '?')} s"
+            + (f"; {', '.join(flags)}" if flags else "")
+            + ".\n"
+        )
+        if record["status"] != "ok":
+            out.append(f"**Failed**: `{record.get('error', '?')}`\n")
+            continue
+        out.append(record["what_it_measures"] + "\n")
+        naive, ours = record["naive_label"], record["ours_label"]
+        out.append(f"| metric | naive: {naive} | ours: {ours} | ratio naive/ours |")
+        out.append("|---|---:|---:|---:|")
+        for row in record["rows"]:
+            unit = f" ({row['unit']})" if row["unit"] else ""
+            arrow = " ↓" if row["better"] == "lower" else " ↑"
+            out.append(
+                f"| {row['metric']}{unit}{arrow} | {_cell(row['naive'])} | {_cell(row['ours'])}"
+                f" | {_cell(row['ratio'])} |"
+            )
+        out.append("")
+        for note in record.get("notes", []):
+            out.append(f"- {note}")
+        if record.get("notes"):
+            out.append("")
+        for plot in record.get("plots", []):
+            out.append(f"![{name}]({plot})\n")
+    out.append("↓ lower is better, ↑ higher is better.\n")
+    return "\n".join(out)
+
+
+def write(results_dir: Path, target: Path) -> None:
+    target.write_text(render(results_dir))
