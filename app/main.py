@@ -11,7 +11,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from app import job_kinds as _job_kinds  # noqa: F401
 from app.auth.router import router as auth_router
 from app.core.admission import DatabaseAdmission
-from app.core.body_limit import BodyLimitMiddleware
+from app.core.body_limit import BodyLimitMiddleware, large_body_paths
 from app.core.error_handlers import UnhandledErrorMiddleware, install_error_handlers
 from app.core.observability import AccessLogMiddleware, Metrics
 from app.core.request_id import RequestIdMiddleware
@@ -51,16 +51,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # What DELETE /users/{id} erases besides the account (users imports no domain above it).
     app.state.account_data_erasers = (delete_owner_files,)
 
+    domains = [
+        auth_router,
+        users_router,
+        jobs_router,
+        notifications_router,
+        exports_router,
+        wallet_router,
+        files_router,
+        imports_router,
+        tools_router,
+    ]
     api = APIRouter(prefix=API_PREFIX)
-    api.include_router(auth_router)
-    api.include_router(users_router)
-    api.include_router(jobs_router)
-    api.include_router(notifications_router)
-    api.include_router(exports_router)
-    api.include_router(wallet_router)
-    api.include_router(files_router)
-    api.include_router(imports_router)
-    api.include_router(tools_router)
+    for router in domains:
+        api.include_router(router)
     app.include_router(api)
     app.include_router(health_router)
     app.include_router(root_router)
@@ -83,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_json_bytes=settings.max_json_bytes,
         max_upload_bytes=settings.max_upload_bytes,
         body_read_timeout=settings.body_read_timeout,
+        large_body_paths=large_body_paths(domains, prefix=API_PREFIX),
     )
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(AccessLogMiddleware, metrics=app.state.metrics)

@@ -190,6 +190,11 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         # Many tests sign up more than the default 10 users a minute from one client.
         "signup_rate_limit": "1000/minute",
         "log_format": "json",
+        # Correctness tests, not latency ones: on a loaded machine a burst of concurrent
+        # requests may wait longer for SQLite's write lock or a database turn than production
+        # defaults allow (the tests of those bounds set their own values).
+        "sqlite_busy_timeout_ms": 30_000,
+        "db_admission_timeout": 60,
         "log_level": "WARNING",
     }
     values.update(overrides)
@@ -203,13 +208,18 @@ def application(settings: Settings) -> FastAPI:
     return create_app(settings)
 
 
+def lifespan_of(application: FastAPI) -> LifespanManager:
+    """The app's lifespan, run as a server runs it. The lifespan does real work (database, job
+    runner, OpenAPI warm-up): on a loaded machine it took longer than asgi-lifespan's 5 s
+    default, so every test bounds start-up and shutdown at 30 s; a real hang still fails."""
+    return LifespanManager(application, startup_timeout=30, shutdown_timeout=30)
+
+
 @pytest.fixture
 async def app(application: FastAPI) -> AsyncIterator[FastAPI]:
     # State lives on the application object itself (app.state), so tests get the FastAPI app,
     # running, rather than asgi-lifespan's wrapper.
-    # The lifespan does real work (database, job runner, OpenAPI warm-up): on a loaded machine
-    # asgi-lifespan's 5 s default was seen to run out once; a real hang still fails at 30 s.
-    async with LifespanManager(application, startup_timeout=30, shutdown_timeout=30):
+    async with lifespan_of(application):
         yield application
 
 

@@ -63,17 +63,18 @@ KNOWN_GAP_PREFIX = "/api/v1/tools/"
 
 def refused_by_a_rule(failure: Exception, case: Case[Any], response: Any) -> bool:
     """A schema-valid request refused by a rule no schema states is not a documentation bug:
-    a 422 with a code of its own (an opaque cursor that does not decode, paying oneself), or a
+    a 400 or 422 with a code of its own (a balance too low for the amount, an opaque cursor
+    that does not decode, paying oneself), or a
     `validation_error` whose every error is one of our validators' `value_error`s (a card's
     check digit, exactly one payee). A 422 for a type or a bound is a real mismatch."""
-    if not isinstance(failure, RejectedPositiveData) or response.status_code != 422:
+    if not isinstance(failure, RejectedPositiveData) or response.status_code not in (400, 422):
         return False
     try:
         body = response.json()
     except ValueError:
         return False
     if body.get("code") != "validation_error":
-        return bool(body.get("code"))
+        return bool(body.get("code")) and body.get("code") != "bad_request"
     types = {error.get("type", "") for error in body.get("errors") or [{}]}
     if types == {"value_error"}:
         return True

@@ -12,11 +12,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from fastapi import APIRouter
+from fastapi.routing import APIRoute
 from starlette.datastructures import Headers
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.error_handlers import BodyReadTimeout, ContentTooLarge, problem_response
@@ -32,15 +33,15 @@ def accepts_large_body(endpoint: F) -> F:
     return endpoint
 
 
-def _route_accepts_large_body(scope: Scope) -> bool:
-    router = getattr(scope.get("app"), "router", None)
-    # A copy: FastAPI's routes note matching state in scope["fastapi"].
-    probe = {**scope, "fastapi": {}}
-    for route in getattr(router, "routes", ()):
-        match, _ = route.matches(probe)
-        if match is Match.FULL:
-            return bool(getattr(getattr(route, "endpoint", None), _LARGE_BODY_ATTRIBUTE, False))
-    return False
+def large_body_paths(routers: Iterable[APIRouter], prefix: str = "") -> frozenset[str]:
+    """The paths of the routes marked `accepts_large_body`, as the app serves them (`prefix` is
+    what the routers are included under). Computed once, when the app is built."""
+    return frozenset(
+        prefix + route.path
+        for router in routers
+        for route in router.routes
+        if isinstance(route, APIRoute) and getattr(route.endpoint, _LARGE_BODY_ATTRIBUTE, False)
+    )
 
 
 class BodyLimitMiddleware:
@@ -51,11 +52,13 @@ class BodyLimitMiddleware:
         max_json_bytes: int,
         max_upload_bytes: int,
         body_read_timeout: float,
+        large_body_paths: frozenset[str] = frozenset(),
     ) -> None:
         self.app = app
         self.max_json_bytes = max_json_bytes
         self.max_upload_bytes = max_upload_bytes
         self.body_read_timeout = body_read_timeout
+        self.large_body_paths = large_body_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -73,10 +76,10 @@ class BodyLimitMiddleware:
             and "transfer-encoding" not in headers
             and scope["method"] in ("GET", "HEAD", "OPTIONS")
         )
-        if bodiless:  # most of the traffic: no route lookup, nothing to watch
+        if bodiless:  # most of the traffic: nothing to watch
             await self.app(scope, receive, send)
             return
-        large = _route_accepts_large_body(scope)
+        large = scope["path"] in self.large_body_paths
         limit = self.max_upload_bytes if large else self.max_json_bytes
         if declared is not None and int(declared) > limit:
             detail = f"request body exceeds the limit of {limit} bytes"

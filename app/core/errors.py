@@ -133,7 +133,7 @@ API_WIDE_CODES: dict[int, tuple[str, ...]] = {
     409: ("conflict",),
     413: ("content_too_large",),
     422: ("validation_error",),
-    429: ("too_many_requests",),
+    429: ("rate_limited",),
     503: ("database_busy", "database_unavailable"),
 }
 

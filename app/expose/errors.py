@@ -12,7 +12,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from app.core.errors import AppError, problem_content, public_validation_errors
+from app.core.errors import (
+    PROBLEM_MEDIA_TYPE,
+    AppError,
+    problem_content,
+    public_validation_errors,
+)
 
 MAX_DETAIL_LENGTH = 500
 
@@ -102,10 +107,9 @@ def problem_example(description: str, status_code: int, code: str, detail: str) 
         "detail": detail,
         "request_id": "0f3c9a6e5b2d4c1e8a7f6b5c4d3e2f1a",
     }
-    return {
-        "description": description,
-        "content": problem_content({code: {"summary": code, "value": example}}),
-    }
+    content = problem_content()
+    content[PROBLEM_MEDIA_TYPE]["example"] = example
+    return {"description": description, "content": content}
 
 
 def document_errors(

@@ -7,12 +7,11 @@ import asyncio
 import uuid
 
 import pytest
-from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
 
 from app.main import create_app
 from tests.auth.conftest import assert_problem, post_login, with_settings
-from tests.conftest import PASSWORD, TEST_REDIS_URL
+from tests.conftest import PASSWORD, TEST_REDIS_URL, lifespan_of
 
 PER_EMAIL = 5  # make_settings: login_failures_per_email_and_client="5/minute", one client
 WRONG = "not the password"
@@ -121,7 +120,7 @@ async def test_workers_sharing_redis_share_the_email_limit(client, sign_up, seco
     await fail(client, user["email"], PER_EMAIL)
 
     async with (
-        LifespanManager(second_application) as manager,
+        lifespan_of(second_application) as manager,
         AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://test") as other,
     ):
         assert_rate_limited(await post_login(other, user["email"], PASSWORD))

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from app.main import create_app
 from app.users.models import User
 from tests.conftest import PASSWORD, make_settings
+from tests.files.conftest import multipart
 
 LIMIT = 2048
 
@@ -168,3 +169,18 @@ class ChunkedBody:
         while self.pulled < self.size:
             self.pulled += self.chunk
             yield b"\x00" * self.chunk
+
+
+async def test_an_upload_route_takes_a_body_far_over_the_json_limit(
+    client: AsyncClient, user_headers: dict[str, str]
+) -> None:
+    """The routes marked `accepts_large_body` get MAX_UPLOAD_BYTES, declared or streamed."""
+    form = multipart(filename="big.bin")
+    content = b"u" * (LIMIT * 8)
+    declared = await client.post(
+        "/api/v1/files",
+        content=form.body(content),
+        headers=form.headers(form.length(len(content)), **user_headers),
+    )
+    assert declared.status_code == 201, declared.text
+    assert declared.json()["size"] == len(content)

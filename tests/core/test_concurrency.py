@@ -12,7 +12,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import func, select
@@ -22,7 +21,7 @@ from sqlalchemy.pool import NullPool
 from app.core.settings import Settings
 from app.main import create_app
 from app.users.models import User
-from tests.conftest import PASSWORD, make_settings
+from tests.conftest import PASSWORD, lifespan_of, make_settings
 
 
 @asynccontextmanager
@@ -31,7 +30,7 @@ async def running(settings: Settings) -> AsyncIterator[tuple[FastAPI, AsyncClien
     application = await anyio.to_thread.run_sync(create_app, settings)
     error: BaseException | None = None
     async with (
-        LifespanManager(application) as manager,
+        lifespan_of(application) as manager,
         AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://test") as client,
     ):
         try:

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from app.core.settings import Settings
 from app.main import create_app
-from tests.conftest import make_settings
+from tests.conftest import lifespan_of, make_settings
 
 ORIGIN = "https://app.example"
 EVIL = "https://evil.example"
@@ -139,10 +139,9 @@ def no_cors_application(database_url: str) -> FastAPI:
 
 
 async def test_without_cors_origins_no_origin_is_allowed(no_cors_application: FastAPI) -> None:
-    from asgi_lifespan import LifespanManager
     from httpx import ASGITransport
 
-    async with LifespanManager(no_cors_application) as manager:
+    async with lifespan_of(no_cors_application) as manager:
         transport = ASGITransport(app=manager.app)
         async with AsyncClient(transport=transport, base_url="http://test") as http:
             response = await http.get("/health/live", headers={"Origin": ORIGIN})

@@ -11,7 +11,6 @@ from typing import Any
 
 import anyio
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import event, func, select, text
@@ -33,6 +32,7 @@ from app.users.service import create_user
 from tests.conftest import (
     PASSWORD,
     TEST_DATABASE_URL,
+    lifespan_of,
     make_settings,
     require_postgres,
 )
@@ -44,7 +44,7 @@ async def running(settings: Settings) -> AsyncIterator[tuple[FastAPI, AsyncClien
     application = await anyio.to_thread.run_sync(create_app, settings)
     error: BaseException | None = None
     async with (
-        LifespanManager(application) as manager,
+        lifespan_of(application) as manager,
         AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://test") as client,
     ):
         try:

@@ -7,9 +7,10 @@ import mimetypes
 import re
 
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
+
+from tests.conftest import lifespan_of
 
 ASSET = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
 
@@ -99,7 +100,7 @@ async def test_first_static_asset_does_not_block_the_loop(
 ) -> None:
     # As in a fresh process (another test may already have loaded the tables in this one).
     monkeypatch.setattr(mimetypes, "_db", None)
-    async with LifespanManager(application) as manager:
+    async with lifespan_of(application) as manager:
         transport = ASGITransport(app=manager.app)
         async with AsyncClient(transport=transport, base_url="http://test") as http:
             response = await http.get("/static-offline-docs/swagger-ui.css")

@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import APIRouter, FastAPI
 from httpx import ASGITransport, AsyncClient, Response
 from sqlalchemy import func, select
@@ -17,7 +16,7 @@ from sqlalchemy import func, select
 from app.core.settings import Settings
 from app.main import create_app
 from app.users.models import User
-from tests.conftest import make_settings
+from tests.conftest import lifespan_of, make_settings
 
 ORIGIN = "https://app.example"
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code", "request_id"}
@@ -61,7 +60,7 @@ def production_application(database_url: str) -> FastAPI:
 
 @asynccontextmanager
 async def running(application: FastAPI) -> AsyncIterator[AsyncClient]:
-    async with LifespanManager(application) as manager:
+    async with lifespan_of(application) as manager:
         transport = ASGITransport(app=manager.app)
         async with AsyncClient(transport=transport, base_url="http://test") as http:
             yield http

@@ -38,6 +38,7 @@ from tests.conftest import (
     PASSWORD,
     ROOT,
     TEST_DATABASE_URL,
+    lifespan_of,
     make_settings,
     require_postgres,
 )
@@ -76,7 +77,7 @@ async def running(settings: Settings) -> AsyncIterator[tuple[FastAPI, AsyncClien
     application = await anyio.to_thread.run_sync(create_app, settings)
     error: BaseException | None = None
     async with (
-        LifespanManager(application) as manager,
+        lifespan_of(application) as manager,
         AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://test") as client,
     ):
         try:
@@ -156,7 +157,7 @@ def test_no_startup_or_shutdown_event_handlers(application: FastAPI) -> None:
 
 
 async def test_lifespan_makes_the_resources(application: FastAPI, settings: Settings) -> None:
-    async with LifespanManager(application):
+    async with lifespan_of(application):
         state = application.state
         assert isinstance(state.db, Database)
         assert isinstance(state.db.engine, AsyncEngine)
@@ -174,7 +175,7 @@ async def test_shutdown_closes_every_connection(application: FastAPI, database_u
     opened: list[object] = []
     closed: list[object] = []
 
-    manager = LifespanManager(application)
+    manager = lifespan_of(application)
     async with manager:
         engine: AsyncEngine = application.state.db.engine
         pool = engine.pool
@@ -304,7 +305,7 @@ async def test_first_superuser_two_processes_starting_at_once(database_url: str)
         first_superuser_password=PASSWORD,
     )
     apps = [await anyio.to_thread.run_sync(create_app, settings) for _ in range(2)]
-    managers = [LifespanManager(app) for app in apps]
+    managers = [lifespan_of(app) for app in apps]
     with anyio.fail_after(30):
         await asyncio.gather(*(manager.__aenter__() for manager in managers))
         await asyncio.gather(*(manager.__aexit__(None, None, None) for manager in managers))

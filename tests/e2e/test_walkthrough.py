@@ -65,7 +65,8 @@ async def test_the_readme_walkthrough_runs(
     if CURL is None or BASH is None:
         pytest.skip("needs curl and bash")
     # As `make run` serves: development, jobs in the process (no Redis).
-    settings = {"ENVIRONMENT": "development", "REDIS_URL": ""}
+    # Development, as the README runs it: the sandbox gateway and its test cards.
+    settings = {"ENVIRONMENT": "development", "REDIS_URL": "", "PAYMENT_GATEWAY": "sandbox"}
     server = await start_server(fresh_database, **settings)
     script = await anyio.to_thread.run_sync(walkthrough_script)
     script = script.replace(README_BASE_URL, server.base_url)

@@ -8,13 +8,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
 import app.health.router as health_router
 from app.main import create_app
-from tests.conftest import TEST_REDIS_URL, make_settings
+from tests.conftest import TEST_REDIS_URL, lifespan_of, make_settings
 
 UNREACHABLE_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:1/nope"
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
@@ -22,7 +21,7 @@ UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
 
 @asynccontextmanager
 async def running(application: FastAPI) -> AsyncIterator[AsyncClient]:
-    async with LifespanManager(application) as manager:
+    async with lifespan_of(application) as manager:
         transport = ASGITransport(app=manager.app)
         async with AsyncClient(transport=transport, base_url="http://test") as http:
             yield http

@@ -11,6 +11,7 @@ import pytest
 import structlog
 from httpx import AsyncClient
 
+from app.core import email as email_module
 from app.core.email import ConsoleMailer, FileMailer, build_message, open_mailer
 from app.core.settings import Settings
 from tests.conftest import make_settings
@@ -191,9 +192,12 @@ def test_the_default_email_backend_is_the_file_outbox() -> None:
     assert Settings.model_fields["email_backend"].default == "file"
 
 
-async def test_the_console_backend_logs_the_message() -> None:
+async def test_the_console_backend_logs_the_message(monkeypatch: pytest.MonkeyPatch) -> None:
     message = build_message(sender="a@example.com", to="c@example.com", subject="Hi", body="Yo")
     with structlog.testing.capture_logs() as logs:
+        # The module's logger may already be cached (cache_logger_on_first_use) by an earlier
+        # test in this worker; a fresh one binds to the capturing configuration.
+        monkeypatch.setattr(email_module, "log", structlog.get_logger("app.email"))
         await ConsoleMailer().send(message)
     [entry] = [entry for entry in logs if entry["event"] == "email"]
     assert entry["to"] == "c@example.com"

@@ -13,7 +13,6 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
@@ -21,7 +20,7 @@ from app.core.settings import Settings
 from app.expose import ExposeError
 from app.main import API_PREFIX, create_app
 from app.tools.cli import expose_module
-from tests.conftest import PASSWORD, ROOT
+from tests.conftest import PASSWORD, ROOT, lifespan_of
 from tests.e2e.conftest import _LAUNCHER, Server, _read_output, _wait_until_live, free_port
 from tests.e2e.conftest import server_environment as e2e_environment
 
@@ -106,7 +105,7 @@ async def test_two_modules_in_one_process_do_not_collide(settings: Settings) -> 
     first, again = [await anyio.to_thread.run_sync(lambda: module_app(settings)) for _ in range(2)]
     assert first is not again
     async with (
-        LifespanManager(again),
+        lifespan_of(again),
         AsyncClient(transport=ASGITransport(app=again), base_url="http://test") as client,
     ):
         assert (await client.get("/health/live")).status_code == 200

@@ -4,14 +4,13 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import func, select
 
 from app.main import create_app
 from app.users.models import User
-from tests.conftest import PASSWORD, make_settings
+from tests.conftest import PASSWORD, lifespan_of, make_settings
 from tests.users.conftest import PUBLIC_KEYS, assert_problem, assert_validation_problem
 
 URL = "/api/v1/users"
@@ -179,7 +178,7 @@ def closed_application(database_url: str) -> FastAPI:
 
 @pytest.fixture
 async def closed_client(closed_application: FastAPI) -> AsyncIterator[AsyncClient]:
-    async with LifespanManager(closed_application) as manager:
+    async with lifespan_of(closed_application) as manager:
         transport = ASGITransport(app=manager.app)
         async with AsyncClient(transport=transport, base_url="http://test") as http:
             yield http
