@@ -18,7 +18,6 @@ import yaml
 from app.__main__ import cli
 from app.core.settings import Settings
 from app.main import create_app
-from tests.test_configuration_docs import DOCUMENTED_AHEAD
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
@@ -27,7 +26,7 @@ APP_SERVICES = ("migrate", "api", "worker")
 # Variables of the image that are not settings: Python's, pip's and uv's own.
 NOT_SETTINGS = re.compile(r"^(PATH|PYTHON[A-Z_]*|PIP_[A-Z_]+|UV_[A-Z_]+)$")
 
-SETTING_NAMES = {name.upper() for name in Settings.model_fields} | DOCUMENTED_AHEAD
+SETTING_NAMES = {name.upper() for name in Settings.model_fields}
 COMMANDS: click.Group = typer.main.get_command(cli)  # type: ignore[assignment]
 
 
