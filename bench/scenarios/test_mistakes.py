@@ -43,7 +43,8 @@ def pytest_file(name: str, env: dict[str, str]) -> dict[str, Any]:
         if re.search(r"Error|assert|coroutine", line) and not line.startswith(("FAILED", "ERROR"))
     ]
     outcome = ", ".join(f"{k}: {v}" for k, v in outcomes.items()) or completed.stdout[-200:]
-    first_error = (errors or [""])[0][:200]
+    # Paths of this machine (the interpreter's, the checkout's) stay out of committed results.
+    first_error = re.sub(r"(/[^\s'\"<>]+)+/", "", (errors or [""])[0])[:200]
     return {
         "outcomes": outcomes,
         "seconds": seconds,
