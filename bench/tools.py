@@ -97,7 +97,7 @@ def make_app() -> Any:
     """`uvicorn --factory bench.tools:make_app`."""
     from fastapi import FastAPI
 
-    from app.core.errors import install_error_handlers
+    from app.core.error_handlers import install_error_handlers
     from app.expose import Exposer
 
     app = FastAPI(
