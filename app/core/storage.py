@@ -13,6 +13,7 @@ File I/O runs in worker threads (anyio), never on the event loop.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -54,6 +55,21 @@ class ObjectTooLarge(AppError):
     def __init__(self, limit: int) -> None:
         super().__init__(f"content exceeds the limit of {limit} bytes")
         self.limit = limit
+
+
+class StorageFull(AppError):
+    """The disk (or quota) ran out while an object was written; the partial file is deleted.
+    507: the request was fine, the server cannot store it now."""
+
+    status_code = 507
+    code = "insufficient_storage"
+
+    def __init__(self) -> None:
+        super().__init__("the server has no room to store this now; nothing was kept")
+
+
+# Out of space, and out of quota: the same answer.
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
 
 
 class InvalidKey(ValueError):
@@ -118,10 +134,12 @@ class LocalStorage:
             if buffer:
                 await anyio.to_thread.run_sync(_write, handle, digest, bytes(buffer))
             await anyio.to_thread.run_sync(_finish, handle, temporary, target)
-        except BaseException:
+        except BaseException as exc:
             # Shielded: a cancelled upload (client gone) must still clean up after itself.
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(_discard, handle, temporary)
+            if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
+                raise StorageFull from exc
             raise
         return StoredObject(key=key, size=size, sha256=digest.hexdigest())
 
@@ -152,8 +170,12 @@ def _finish(handle: BinaryIO, temporary: Path, target: Path) -> None:
 
 
 def _discard(handle: BinaryIO, temporary: Path) -> None:
-    handle.close()
-    temporary.unlink(missing_ok=True)
+    try:
+        handle.close()  # flushes what is buffered: on a full disk that fails again
+    except OSError:
+        pass
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def open_storage(settings: Settings) -> Storage:

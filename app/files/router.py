@@ -22,7 +22,9 @@ router = APIRouter(prefix="/files", tags=["files"])
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses=problems(401, 411, 413, 415, malformed_multipart=400, file_missing=422),
+    responses=problems(
+        401, 411, 413, 415, malformed_multipart=400, file_missing=422, insufficient_storage=507
+    ),
     openapi_extra=MULTIPART_FILE_BODY,
 )
 @accepts_large_body

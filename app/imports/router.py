@@ -28,6 +28,7 @@ router = APIRouter(prefix="/imports", tags=["imports"])
         malformed_multipart=400,
         file_missing=422,
         invalid_csv=422,
+        insufficient_storage=507,
     ),
     openapi_extra=MULTIPART_FILE_BODY,
 )
