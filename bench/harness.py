@@ -21,14 +21,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench.other_work import LOADED_CORES, OtherWork
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
 PLOTS_DIR = RESULTS_DIR / "plots"
 RESULTS_MD = ROOT / "bench" / "RESULTS.md"
 DEFAULT_ADMIN_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-# A 1-minute load average above this share of the cores marks a run as taken on a loaded
-# machine: its absolute figures are not to be trusted, its ratios only roughly.
-LOADED_FACTOR = 0.75
 MAIN_LIBRARIES = (
     "fastapi",
     "starlette",
@@ -164,10 +163,6 @@ def git_dirty() -> bool:
     return bool(_run(["git", "status", "--porcelain", "--", "app", "bench", "migrations"]))
 
 
-def _loaded(load: float) -> bool:
-    return load > LOADED_FACTOR * (os.cpu_count() or 1)
-
-
 def run_scenarios(
     names: list[str], scenarios: dict[str, Scenario], ctx: Context, command: str
 ) -> int:
@@ -193,6 +188,7 @@ def run_scenarios(
     failures = 0
     for name in names:
         load_before = os.getloadavg()[0]
+        other_work = OtherWork.start()
         started = time.monotonic()
         print(f"\n== {name}{' (quick)' if ctx.quick else ''}", flush=True)
         record: dict[str, Any] = {"kind": "scenario", "scenario": name, **header}
@@ -222,10 +218,12 @@ def run_scenarios(
                     flush=True,
                 )
         load_after = os.getloadavg()[0]
+        other_cores = other_work.cores()
         record |= {
             "seconds": round(time.monotonic() - started, 1),
             "loadavg_1m": [round(load_before, 2), round(load_after, 2)],
-            "loaded_machine": _loaded(max(load_before, load_after)),
+            "other_work_cores": round(other_cores, 2),
+            "loaded_machine": other_cores > LOADED_CORES,
         }
         record.pop("machine", None)
         with results_file.open("a") as out:

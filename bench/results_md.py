@@ -12,9 +12,11 @@ HEADER = """# Benchmark results
 Written by `python -m bench` from the raw results in `results/*.jsonl` (one file per run, never
 edited): for every scenario, the latest run of it. The ratio is naive / ours; for a figure where
 higher is better (req/s, rows/s) a ratio below 1 means ours wins. **Figures marked "loaded
-machine"** were taken while the 1-minute load average exceeded 0.75 x the cores: other work on
-the machine shared the CPU, so their absolute values are not to be trusted and the ratios only
-roughly; a full run on a quiet machine (`make bench`) replaces them. **"quick"** marks the small
+machine"** were taken while work the benchmark did not start (the machine's busy time minus
+the benchmark's own processes and PostgreSQL, `bench/other_work.py`) took more than half a core
+on average: their absolute values are not to be trusted and the ratios only roughly; a full
+run on a quiet machine (`make bench`) replaces them. Older runs, recorded before that meter,
+were flagged by the 1-minute load average, which a load benchmark raises by itself. **"quick"** marks the small
 sizes of `python -m bench --quick`.
 
 """
@@ -85,7 +87,14 @@ def render(results_dir: Path) -> str:
         flags = []
         if record.get("quick"):
             flags.append("quick")
-        if record.get("loaded_machine"):
+        if "other_work_cores" in record:
+            other = record["other_work_cores"]
+            flags.append(
+                f"**loaded machine** (other work {other} cores)"
+                if record.get("loaded_machine")
+                else f"quiet machine (other work {other} cores)"
+            )
+        elif record.get("loaded_machine"):
             load = record.get("loadavg_1m", ["?", "?"])
             flags.append(f"**loaded machine** (load 1m {load[0]} -> {load[1]})")
         out.append(
