@@ -16,8 +16,8 @@ machine"** were taken while work the benchmark did not start (the machine's busy
 the benchmark's own processes and PostgreSQL, `bench/other_work.py`) took more than half a core
 on average: their absolute values are not to be trusted and the ratios only roughly; a full
 run on a quiet machine (`make bench`) replaces them. Older runs, recorded before that meter,
-were flagged by the 1-minute load average, which a load benchmark raises by itself. **"quick"** marks the small
-sizes of `python -m bench --quick`.
+were flagged by the 1-minute load average, which a load benchmark raises by itself.
+**"quick"** marks the small sizes of `python -m bench --quick`.
 
 """
 
