@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -90,8 +91,10 @@ class Server:
         raise RuntimeError(f"{self.case} not ready after {READY_TIMEOUT_S}s: {last_error}")
 
     def stop(self) -> None:
-        """SIGTERM, then SIGKILL if it lingers. Only this pid: it is the process we started
-        (taskset execs the server in place)."""
+        """SIGTERM, then SIGKILL if it lingers (taskset execs the server in place, so this is
+        the process we started). Then whatever is left of its process group, which is ours
+        alone (its own session): a `--workers N` master killed before it reaped its workers
+        would leave them running, and loading the next scenario's machine."""
         process, self.process = self.process, None
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -100,6 +103,9 @@ class Server:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=5)
+        if process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
         if self._log is not None:
             self._log.close()
             self._log = None
