@@ -12,30 +12,11 @@ import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any
-
-from fastapi import Header
+from typing import Any
 
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255  # Stripe's limit; a UUID is the usual choice
-
-# Visible ASCII only: the key goes into logs and a database column verbatim.
-IdempotencyKeyHeader = Annotated[
-    str | None,
-    Header(
-        alias=IDEMPOTENCY_KEY_HEADER,
-        min_length=1,
-        max_length=MAX_KEY_LENGTH,
-        pattern=r"^[\x21-\x7e]+$",
-        description=(
-            "Optional. The same key from the same user with the same body within 24 h replays "
-            "the first response (with `Idempotent-Replayed: true`) instead of doing the work "
-            "again; with a different body it is a 422; while the first is in flight, a 409."
-        ),
-        examples=["6f1c2a1e-8d7b-4e8e-9a53-2f4bd5c0a0b1"],
-    ),
-]
 
 
 @dataclass(frozen=True)

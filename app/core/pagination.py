@@ -12,9 +12,8 @@ import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
-from fastapi import Depends, Query
 from pydantic import BaseModel
 from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
@@ -55,16 +54,6 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidInput("cursor is not valid", code="invalid_cursor")
     return value
-
-
-def page_params(
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
-) -> PageParams:
-    return PageParams(limit=limit, cursor=decode_cursor(cursor) if cursor else None)
-
-
-PageParamsDep = Annotated[PageParams, Depends(page_params)]
 
 
 # --- newest first: keyset pages over (created_at, uuid id), both descending --------------------

@@ -21,10 +21,9 @@ import secrets
 from collections.abc import AsyncGenerator, AsyncIterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 import anyio
-from fastapi import Depends, Request
 
 from app.core.errors import AppError
 
@@ -180,11 +179,3 @@ def _discard(handle: BinaryIO, temporary: Path) -> None:
 
 def open_storage(settings: Settings) -> Storage:
     return LocalStorage(settings.storage_dir)
-
-
-async def get_storage(request: Request) -> Storage:
-    storage: Storage = request.app.state.storage
-    return storage
-
-
-StorageDep = Annotated[Storage, Depends(get_storage)]

@@ -8,9 +8,8 @@ from fastapi.responses import Response, StreamingResponse
 
 from app.core.body_limit import accepts_large_body
 from app.core.db import SessionDep
-from app.core.dependencies import SettingsDep
+from app.core.dependencies import SettingsDep, StorageDep
 from app.core.errors import problems
-from app.core.storage import StorageDep
 from app.files import service
 from app.files.schemas import FileRead
 from app.files.uploads import MULTIPART_FILE_BODY, MultipartStream

@@ -4,9 +4,8 @@ from fastapi import APIRouter, Request, Response, status
 
 from app.core.body_limit import accepts_large_body
 from app.core.db import SessionDep
-from app.core.dependencies import SettingsDep
+from app.core.dependencies import SettingsDep, StorageDep
 from app.core.errors import problems
-from app.core.storage import StorageDep
 from app.files.uploads import MULTIPART_FILE_BODY, MultipartStream
 from app.imports import service
 from app.imports.schemas import OnError

@@ -7,9 +7,9 @@ from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from app.core.db import READ_ONLY, SessionDep
+from app.core.dependencies import PageParamsDep, StorageDep
 from app.core.errors import NotFound, problems
-from app.core.pagination import Page, PageParamsDep
-from app.core.storage import StorageDep
+from app.core.pagination import Page
 from app.jobs import service
 from app.jobs.schemas import JobRead, JobStatusName
 from app.users.dependencies import CurrentUser

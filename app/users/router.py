@@ -5,12 +5,17 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, status
 
 from app.core.db import SessionDep
-from app.core.dependencies import PasswordHasherDep, RateLimiterDep, SettingsDep
+from app.core.dependencies import (
+    PageParamsDep,
+    PasswordHasherDep,
+    RateLimiterDep,
+    SettingsDep,
+    StorageDep,
+)
 from app.core.errors import Forbidden, NotFound, problems
-from app.core.pagination import Page, PageParamsDep
+from app.core.pagination import Page
 from app.core.ratelimit import Bucket, RateLimiter
 from app.core.settings import Settings
-from app.core.storage import StorageDep
 from app.users import service
 from app.users.dependencies import AccountDataErasersDep, CurrentSuperuser, CurrentUser
 from app.users.models import User
