@@ -98,9 +98,12 @@ class JobRunner:
         self._stop.set()
         if self.running:
             log.info("waiting for running jobs", count=len(self.running))
-            await asyncio.wait(
-                self.running.values(), timeout=self.settings.graceful_shutdown_seconds
-            )
+        # Jobs whose claim was under way when `stopping` was set start during the wait: they
+        # get what is left of the grace period too, instead of being cancelled at once.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.graceful_shutdown_seconds
+        while self.running and (remaining := deadline - loop.time()) > 0:
+            await asyncio.wait(list(self.running.values()), timeout=remaining)
         leftovers = list(self.running.values())
         for task in leftovers:
             task.cancel()  # each puts its job back to queued, that attempt not counted

@@ -190,9 +190,12 @@ async def _wait_until_live(server: Server) -> None:
 
 async def admin_query(sql: str, **params: object) -> list[tuple[object, ...]]:
     """Run SQL on PostgreSQL's admin database (so this connection is not one to the test DB)."""
-    engine = create_async_engine(
-        TEST_DATABASE_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool
-    )
+    return await query_on(TEST_DATABASE_URL, sql, **params)
+
+
+async def query_on(url: str, sql: str, /, **params: object) -> list[tuple[object, ...]]:
+    """Run SQL on the database at `url`, in autocommit, on a connection of its own."""
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     try:
         async with engine.connect() as conn:
             result = await conn.execute(text(sql), params)

@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from app.core.db import utcnow
 from app.core.settings import Settings
@@ -282,3 +282,46 @@ async def test_shutdown_gives_a_grace_period_then_queues_again(
         assert resumed.attempts == 1
     assert calls("tests.slow") == [1, 1]
     assert calls("tests.gate") == [1]
+
+
+async def test_a_job_claimed_as_shutdown_begins_gets_the_grace_period_too(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A job that was handed to the runner just before shutdown began, and claimed its row
+    during the wait for the running ones, finishes within the grace period: it is not cancelled
+    the moment the jobs that were running when the wait began are done. Its claim is held up
+    by a lock on its row until shutdown has begun; the running job ends only once it runs."""
+    settings = settings.model_copy(update={"graceful_shutdown_seconds": 10})
+    gate = tmp_path / "gate"
+    late = uuid.uuid4()
+    first = await another_app(settings)
+    async with LifespanManager(first, startup_timeout=30, shutdown_timeout=30):
+        runner: JobRunner = first.state.job_runner
+        running = await enqueue_in(first, "tests.gate", path=str(gate))
+        await wait_until(first, running, until=lambda job: job.status == "running")
+        async with first.state.db.engine.begin() as conn:
+            row = {"id": late, "kind": "tests.slow", "args": {"seconds": 0.3, "steps": 3}}
+            await conn.execute(insert(Job), [row])
+        locked = anyio.Event()
+
+        async def hold_its_row_until_shutdown_begins() -> None:
+            async with first.state.db.engine.begin() as conn:
+                await conn.execute(select(Job.id).where(Job.id == late).with_for_update())
+                locked.set()
+                while not runner.stopping:  # noqa: ASYNC110  (a flag, not an event)
+                    await asyncio.sleep(0.01)
+            while late not in runner.running:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            await anyio.Path(gate).touch()
+
+        holder = asyncio.create_task(hold_its_row_until_shutdown_begins())
+        await locked.wait()
+        claimer = asyncio.create_task(runner.run(late))
+    await holder
+    await claimer
+    second = await another_app(settings)
+    async with LifespanManager(second, startup_timeout=30, shutdown_timeout=30):
+        finished = await read_job(second, late)
+    assert finished is not None
+    assert (finished.status, finished.attempts) == ("succeeded", 1)
+    assert calls("tests.slow") == [1]
