@@ -2,20 +2,24 @@
 
 Plain synchronous code (it runs in a worker thread, see app.imports.service): bytes are split
 into lines at b"\\n" (a byte that never occurs inside a UTF-8 sequence, so a character cut in two
-by a chunk boundary is whole again in its line), each line is decoded on its own (an undecodable
-line is that line's error, not the file's), and `csv.reader` turns lines into records (quoted
-fields, embedded newlines, CRLF or LF). A line longer than `MAX_LINE_BYTES` is dropped as it
-arrives and reported: memory never holds more than one such line's worth.
+by a chunk boundary is whole again in its line), and `csv.reader` turns lines into records
+(quoted fields, embedded newlines, CRLF or LF). The whole lines of a chunk are decoded in one
+call; when that fails, line by line (an undecodable line is that line's error, not the file's).
+A line longer than `MAX_LINE_BYTES` is dropped as it arrives and reported: memory never holds
+more than one such line's worth. A row is checked by app.imports.fast_rows, and by the
+`ImportRow` model when that cheap check does not settle it.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
+from app.imports.fast_rows import FastRows, ParsedRow
 from app.imports.schemas import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, ImportRow, RowError
 from app.wallet.schemas import to_minor
 
@@ -30,16 +34,6 @@ class CsvFileError(Exception):
     def __init__(self, error: RowError) -> None:
         super().__init__(error.message)
         self.error = error
-
-
-@dataclass(slots=True)
-class ParsedRow:
-    line: int
-    email: str
-    name: str
-    age: int | None
-    password: str | None
-    balance_minor: int | None
 
 
 @dataclass
@@ -76,6 +70,33 @@ def _header_error(names: list[str]) -> str | None:
     return None
 
 
+# Line breaks of str.splitlines other than "\n" and "\r\n": where one occurs, splitting at "\n"
+# must be done by hand (a record may hold any of them inside a quoted field).
+_OTHER_LINE_BREAKS = re.compile("[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]|\r(?!\n)")
+
+
+def _whole_lines(buffer: bytearray, chunk: bytes) -> tuple[list[str], int]:
+    """The quick way through a chunk: the lines it completes (`buffer` holds the start of the
+    first), decoded in one call, and the offset where its unfinished last line starts. ([], 0)
+    when the careful way is needed: a byte that is not UTF-8 or a line that may be longer than
+    MAX_LINE_BYTES (each is that line's error, found by the careful way)."""
+    end = chunk.rfind(b"\n") + 1
+    if end == 0:
+        return [], 0
+    try:
+        text = (bytes(buffer) + chunk[:end] if buffer else chunk[:end]).decode("utf-8")
+    except UnicodeDecodeError:
+        return [], 0
+    if _OTHER_LINE_BREAKS.search(text):
+        lines = [line + "\n" for line in text.split("\n")[:-1]]
+    else:
+        lines = text.splitlines(keepends=True)
+    # A character is at most 4 bytes: under this many characters, no line is too long.
+    if max(map(len, lines)) > MAX_LINE_BYTES // 4:
+        return [], 0
+    return lines, end
+
+
 class UsersCsvReader:
     """Iterate `batches()` over a stream of byte chunks."""
 
@@ -95,6 +116,16 @@ class UsersCsvReader:
         for chunk in self._chunks:
             self.bytes_read += len(chunk)
             start = 0
+            if not overlong and self._line > 0:
+                lines, start = _whole_lines(buffer, chunk)
+                if lines:
+                    buffer.clear()
+                    for text in lines:
+                        self._line += 1
+                        if self._record_start is None:
+                            self._record_start = self._line
+                        yield text
+            # The rest of the chunk (all of it when the quick way did not apply), line by line.
             while True:
                 end = chunk.find(b"\n", start)
                 piece = chunk[start:] if end < 0 else chunk[start : end + 1]
@@ -154,6 +185,7 @@ class UsersCsvReader:
     def batches(self) -> Iterator[Batch]:
         records = csv.reader(self._lines(), strict=True)
         header = self._header(records)
+        fast = FastRows(header)
         batch = Batch()
         seen: dict[str, int] = {}  # emails of this batch: the database catches the others
         while True:
@@ -176,7 +208,7 @@ class UsersCsvReader:
             if not record or record == [""]:
                 continue  # a blank line
             line = self._record_start or self._line
-            row = self._row(header, record, line, batch)
+            row = self._row(header, fast, record, line, batch)
             if row is not None:
                 earlier = seen.get(row.email)
                 if earlier is not None:
@@ -214,7 +246,7 @@ class UsersCsvReader:
         return names
 
     def _row(
-        self, header: list[str], record: list[str], line: int, batch: Batch
+        self, header: list[str], fast: FastRows, record: list[str], line: int, batch: Batch
     ) -> ParsedRow | None:
         if len(record) != len(header):
             batch.errors.append(
@@ -226,24 +258,41 @@ class UsersCsvReader:
             )
             batch.rejected += 1
             return None
-        values: dict[str, str] = {}
-        for name, value in zip(header, record, strict=True):
-            value = value.strip()
-            if value or name in REQUIRED_COLUMNS:
-                values[name] = value
-        try:
-            data = ImportRow.model_validate(values)
-        except ValidationError as exc:
-            for error in exc.errors(include_url=False, include_input=False):
-                column = str(error["loc"][0]) if error["loc"] else None
-                batch.errors.append(RowError(line=line, column=column, message=error["msg"]))
-            batch.rejected += 1
-            return None
-        return ParsedRow(
-            line=line,
-            email=str(data.email),
-            name=data.name,
-            age=data.age,
-            password=data.password,
-            balance_minor=to_minor(data.balance) if data.balance is not None else None,
-        )
+        row = fast.row(record, line)
+        if row is None:  # not plainly valid: the model decides, and words the errors
+            checked = model_row(header, record, line)
+            if isinstance(checked, list):
+                batch.errors.extend(checked)
+                batch.rejected += 1
+                return None
+            row = checked
+        return row
+
+
+def model_row(header: list[str], record: list[str], line: int) -> ParsedRow | list[RowError]:
+    """A record (as many fields as the header) as `ImportRow` sees it: the row, or its errors.
+    Empty optional values are absent."""
+    values: dict[str, str] = {}
+    for name, value in zip(header, record, strict=True):
+        value = value.strip()
+        if value or name in REQUIRED_COLUMNS:
+            values[name] = value
+    try:
+        data = ImportRow.model_validate(values)
+    except ValidationError as exc:
+        return [
+            RowError(
+                line=line,
+                column=str(error["loc"][0]) if error["loc"] else None,
+                message=error["msg"],
+            )
+            for error in exc.errors(include_url=False, include_input=False)
+        ]
+    return ParsedRow(
+        line=line,
+        email=str(data.email),
+        name=data.name,
+        age=data.age,
+        password=data.password,
+        balance_minor=to_minor(data.balance) if data.balance is not None else None,
+    )
