@@ -22,7 +22,7 @@ from app.core.observability import Metrics, configure_logging
 from app.core.ratelimit import RateLimiter
 from app.core.redis import redis_resilience
 from app.core.security import PasswordHasher
-from app.core.settings import Environment, Settings
+from app.core.settings import Settings
 from app.core.storage import open_storage
 
 # A failed *connect* is retried by httpx's transport (the request never left, so retrying it
@@ -53,7 +53,8 @@ async def _freeze_startup_objects() -> None:
     garbage collector's way. Under load, request objects that outlive a young collection fill
     the old generation fast, and every full collection then re-scanned the ~150,000 start-up
     objects: 10 % of the CPU and pauses of 150 ms at 256 connections (bench/README.md).
-    Not in tests: one process builds hundreds of apps there, and frozen garbage is never freed.
+    Only in a process that serves the app: a test process builds hundreds of apps, frozen
+    garbage is never freed, and collecting its large heap first took seconds on a busy machine.
     """
     await anyio.to_thread.run_sync(gc.collect)  # don't freeze start-up garbage with the rest
     gc.freeze()
@@ -62,6 +63,8 @@ async def _freeze_startup_objects() -> None:
 def make_lifespan(
     startup_hooks: Sequence[StartupHook] = (),
     services: Sequence[Service] = (),
+    *,
+    freeze_after_startup: bool = False,
 ) -> Callable[[FastAPI], Any]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -121,7 +124,7 @@ def make_lifespan(
             for hook in startup_hooks:
                 await hook(app)
 
-            if settings.environment is not Environment.TEST:
+            if freeze_after_startup:
                 await _freeze_startup_objects()
             log.info("started", environment=settings.environment, database=db.engine.dialect.name)
             yield

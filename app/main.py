@@ -34,13 +34,20 @@ from app.wallet.router import router as wallet_router
 API_PREFIX = "/api/v1"
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, served: bool = False) -> FastAPI:
+    """The app. `served`: this process exists to serve it (`app.main:app`, what uvicorn and
+    `python -m app serve` load), so its start-up objects are frozen out of the garbage
+    collector's scans after start-up; an app built in-process (tests, scripts) is not."""
     settings = settings or get_settings()
     app = FastAPIOffline(
         title="fastapi-production-patterns",
         version="1.0.0",
         summary="A wallet service that carries every pattern of the skill.",
-        lifespan=make_lifespan(startup_hooks=[create_first_superuser], services=[run_jobs]),
+        lifespan=make_lifespan(
+            startup_hooks=[create_first_superuser],
+            services=[run_jobs],
+            freeze_after_startup=served,
+        ),
         debug=False,  # a debug 500 is an HTML traceback that bypasses our handlers
         # We export Prometheus metrics ourselves; FastAPI's built-in OpenTelemetry hooks cost
         # about 10 % per request even with no provider configured.
@@ -113,7 +120,7 @@ def __getattr__(name: str) -> FastAPI:
     # `uvicorn app.main:app` asks for this attribute. Building it on first access, not at
     # import, keeps `import app.main` free of side effects (tests import the factory only).
     if name == "app":
-        application = create_app()
+        application = create_app(served=True)
         globals()["app"] = application
         return application
     raise AttributeError(name)

@@ -5,6 +5,7 @@ shutdown, the engine last, leaving no database connection behind."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import sys
 import uuid
@@ -321,18 +322,21 @@ async def test_first_superuser_two_processes_starting_at_once(database_url: str)
         await engine.dispose()
 
 
-async def test_startup_objects_are_frozen_outside_tests(database_url: str) -> None:
-    """A served app moves its start-up objects out of the garbage collector's scans (full
-    collections re-scanning them cost 10 % of the CPU under load); the test environment,
-    which builds hundreds of apps in one process, does not."""
+async def test_startup_objects_are_frozen_only_in_a_serving_process(database_url: str) -> None:
+    """The app uvicorn serves (`app.main:app`, built with `served=True`) moves its start-up
+    objects out of the garbage collector's scans (full collections re-scanning them cost 10 %
+    of the CPU under load); an app built in-process, whatever its environment, does not: a
+    test process builds hundreds of apps, and collecting its heap took seconds when busy."""
     frozen_before = gc.get_freeze_count()
+    development = make_settings(database_url, environment="development", secret_key="k" * 48)
     try:
         # Built off the loop, as a server builds it (construction checks the docs assets).
-        tested = await anyio.to_thread.run_sync(create_app, make_settings(database_url))
-        async with LifespanManager(tested, startup_timeout=30):
+        built = await anyio.to_thread.run_sync(create_app, development)
+        async with LifespanManager(built, startup_timeout=30):
             assert gc.get_freeze_count() == frozen_before
-        development = make_settings(database_url, environment="development", secret_key="k" * 48)
-        served = await anyio.to_thread.run_sync(create_app, development)
+        served = await anyio.to_thread.run_sync(
+            functools.partial(create_app, development, served=True)
+        )
         async with LifespanManager(served, startup_timeout=30):
             assert gc.get_freeze_count() > frozen_before
     finally:
