@@ -177,17 +177,19 @@ class JobRunner:
         async with self._slots:
             if self.stopping or job_id in self.running:
                 return
+            # Running here from before the claim: once the claim commits, the sweep must see
+            # this job as alive here, even if the loop is slow to come back to this task.
+            self.running[job_id] = asyncio.current_task()  # type: ignore[assignment]
             try:
-                job = await self._claim(job_id)
-            except SQLAlchemyError as exc:
-                raise RetryLater("could not claim the job") from exc
-            if job is None:
-                return  # cancelled, finished, or running elsewhere
-            self.running[job.id] = asyncio.current_task()  # type: ignore[assignment]
-            try:
+                try:
+                    job = await self._claim(job_id)
+                except SQLAlchemyError as exc:
+                    raise RetryLater("could not claim the job") from exc
+                if job is None:
+                    return  # cancelled, finished, or running elsewhere
                 error = await self._run(job)
             finally:
-                self.running.pop(job.id, None)
+                self.running.pop(job_id, None)
         if error is not None:
             raise RetryLater(error)
 

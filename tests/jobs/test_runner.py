@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import insert, select
 
 from app.core.db import utcnow
 from app.core.settings import Settings
+from app.jobs import recovery
 from app.jobs.models import Job
 from app.jobs.queue import enqueue
 from app.jobs.runner import JobRunner
@@ -325,3 +327,49 @@ async def test_a_job_claimed_as_shutdown_begins_gets_the_grace_period_too(
     assert finished is not None
     assert (finished.status, finished.attempts) == ("succeeded", 1)
     assert calls("tests.slow") == [1]
+
+
+async def test_a_job_being_claimed_here_is_never_taken_for_dead(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """However late the loop comes back to the task that claimed a job, this process's sweep
+    does not take the job for dead. Under a busy machine's load it did: the claim committed,
+    the loop came back to the claiming task only after the lease had run out, the sweep (not
+    seeing the job as running here yet) queued it again, and the message it sent was dropped
+    as "running here", so the job sat queued until the lost-hand-off sweep, minutes later."""
+    application = await another_app(settings)
+    async with LifespanManager(application, startup_timeout=30, shutdown_timeout=30):
+        runner: JobRunner = application.state.job_runner
+        job_id = uuid.uuid4()
+        async with application.state.db.engine.begin() as conn:  # a row, and no hand-off
+            await conn.execute(
+                insert(Job), [{"id": job_id, "kind": "tests.echo", "args": {"value": 1}}]
+            )
+        claim = runner._claim
+        claimed, resume = anyio.Event(), anyio.Event()
+
+        async def claim_then_stall(claimed_id: uuid.UUID) -> Job | None:
+            job = await claim(claimed_id)
+            claimed.set()
+            await resume.wait()  # the loop is elsewhere for longer than the lease
+            return job
+
+        monkeypatch.setattr(runner, "_claim", claim_then_stall)
+        running = asyncio.create_task(runner.run(job_id))
+        await claimed.wait()
+        with anyio.fail_after(30):
+            while True:  # until the lease has run out
+                row = await read_job(application, job_id)
+                assert row is not None
+                if row.lease_until is not None and row.lease_until < utcnow():
+                    break
+                await asyncio.sleep(0.05)
+        again = await recovery.sweep(
+            application.state.db, requeue_after=120, running_here=set(runner.running)
+        )
+        assert again == []
+        resume.set()
+        await running
+        job = await read_job(application, job_id)
+    assert job is not None
+    assert (job.status, job.attempts, job.error) == ("succeeded", 1, None)
