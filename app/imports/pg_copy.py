@@ -8,7 +8,9 @@ so inside the import's transaction), then one statement moves them:
                      ON CONFLICT (email) DO NOTHING RETURNING id, email, balance_minor),
          credits AS (INSERT INTO transactions (...) SELECT ... FROM created
                      WHERE balance_minor > 0)
-    SELECT line FROM import_rows WHERE email NOT IN (SELECT email FROM created) ORDER BY line
+    SELECT line FROM import_rows WHERE NOT EXISTS (SELECT FROM created
+                                                   WHERE created.email = import_rows.email)
+    ORDER BY line
 
 It answers with the lines of the rows it did not insert: duplicates, of a user who already
 existed or of a row of an earlier batch (the reader refuses repeats inside a batch itself).
@@ -122,9 +124,11 @@ def _move_statement(credit_description: str) -> Any:
         )
         .cte("credits")
     )
+    # NOT EXISTS, not NOT IN: an anti-join, where NOT IN is a hashed subplan only while the
+    # batch's emails fit in work_mem, and a scan of `created` per row beyond.
     return (
         select(STAGING.c.line)
-        .where(STAGING.c.email.not_in(select(created.c.email)))
+        .where(~select(created.c.email).where(created.c.email == STAGING.c.email).exists())
         .order_by(STAGING.c.line)
         .add_cte(credits)
     )

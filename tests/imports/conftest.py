@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from httpx import AsyncClient, Response
 
 from app.core.settings import Settings
+from app.imports import service
 from app.main import create_app
 from tests.conftest import make_settings
 from tests.e2e.conftest import fresh_database, start_server
@@ -24,6 +25,14 @@ __all__ = ["fresh_database", "start_server"]  # the real-server fixtures, for th
 IMPORTS = "/api/v1/imports/users"
 UPLOAD_LIMIT = 32 * 1024 * 1024
 FINISHED = {"succeeded", "failed", "cancelled"}
+
+
+@pytest.fixture(autouse=True)
+def batches_of_1000(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Imports run in batches of 10,000 rows; here of 1,000, so that files of a few thousand
+    rows cross batch boundaries (duplicates across batches, `abort` after a batch is written).
+    The memory test's server process keeps the real size."""
+    monkeypatch.setattr(service, "BATCH_SIZE", 1000)
 
 
 @pytest.fixture
