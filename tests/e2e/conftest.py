@@ -32,6 +32,7 @@ from tests.conftest import (
     ROOT,
     TEST_DATABASE_URL,
     TEST_REDIS_URL,
+    _redis_url_for_worker,
 )
 
 GRACEFUL_SHUTDOWN_SECONDS = 5
@@ -116,7 +117,9 @@ def server_environment(database_url: str, **overrides: str) -> dict[str, str]:
         PAYMENT_GATEWAY_URL="https://gateway.invalid/v1",
     )
     if TEST_REDIS_URL:
-        env["REDIS_URL"] = TEST_REDIS_URL
+        # This xdist worker's own Redis database, as for the in-process tests (and emptied after
+        # each test with them): servers of tests on other workers never read each other's jobs.
+        env["REDIS_URL"] = _redis_url_for_worker() or TEST_REDIS_URL
     env.update(overrides)
     return env
 
