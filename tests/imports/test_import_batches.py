@@ -1,6 +1,7 @@
-"""How batches are written, with the same verdicts on both databases: on PostgreSQL a COPY into a
-staging table then one INSERT ... SELECT per batch (app/imports/pg_copy.py), on SQLite one
-multi-row INSERT ... RETURNING. Duplicates inside a batch, across batches and against existing
+"""How batches are written, with the same verdicts on both databases: on PostgreSQL a COPY
+straight into users while no email is taken, else a COPY into a staging table then one
+INSERT ... SELECT per batch (app/imports/pg_copy.py), on SQLite one multi-row INSERT ...
+RETURNING. Duplicates inside a batch, across batches and against existing
 users; `abort` rolling back batches already written; `skip` keeping the good rows; balance
 credits; bad rows by line. Run with TEST_DATABASE_URL for PostgreSQL."""
 
@@ -172,13 +173,21 @@ async def test_the_copy_writer_answers_duplicates_and_drops_its_table(app: FastA
     engine = app.state.db.engine
     async with engine.connect() as connection:
         writer = CopyWriter(connection, credit_description="test")
-        first = [ParsedRow(2, "a@example.com", "A", 30, None, 150)]
-        assert await writer.insert(first, now=utcnow(), unusable_hash="!") == []
-        second = [
-            ParsedRow(3, "b@example.com", "B", None, "$argon2id$stand-in", None),
-            ParsedRow(4, "a@example.com", "A again", None, None, 99),
+        first = [
+            ParsedRow(2, "a@example.com", "A", 30, None, 150),
+            ParsedRow(3, "z@example.com", "Z", None, None, None),
         ]
-        assert await writer.insert(second, now=utcnow(), unusable_hash="!") == [4]
+        assert await writer.insert(first, now=utcnow(), unusable_hash="!") == []
+        assert writer.straight_in  # no email taken: copied straight into users
+        second = [
+            ParsedRow(4, "b@example.com", "B", None, "$argon2id$stand-in", None),
+            ParsedRow(5, "a@example.com", "A again", None, None, 99),
+        ]
+        # a@ is taken: that COPY fails, its savepoint goes, the batch goes through staging.
+        assert await writer.insert(second, now=utcnow(), unusable_hash="!") == [5]
+        assert not writer.straight_in
+        assert await writer.insert([ParsedRow(6, "c@example.com", "C", None, None, 7)],
+                                   now=utcnow(), unusable_hash="!") == []  # fmt: skip
         await connection.commit()
         staging = text("SELECT to_regclass('pg_temp.import_rows')")
         assert await connection.scalar(staging) is None
@@ -186,15 +195,24 @@ async def test_the_copy_writer_answers_duplicates_and_drops_its_table(app: FastA
             user.email: user
             for user in (await connection.execute(select(User).order_by(User.id))).all()
         }
+        assert list(users) == ["a@example.com", "z@example.com", "b@example.com", "c@example.com"]
         assert (users["a@example.com"].name, users["a@example.com"].balance_minor) == ("A", 150)
+        assert (users["a@example.com"].is_active, users["a@example.com"].is_superuser) == (
+            True,
+            False,
+        )
+        assert users["a@example.com"].hashed_password == users["z@example.com"].hashed_password
         assert users["a@example.com"].hashed_password == "!"
         assert users["b@example.com"].hashed_password == "$argon2id$stand-in"
-        amounts = (await connection.execute(select(Transaction.amount_minor))).scalars().all()
-        assert amounts == [150]
+        credits = select(Transaction.user_id, Transaction.amount_minor, Transaction.kind)
+        assert sorted(tuple(row) for row in await connection.execute(credits)) == [
+            (users["a@example.com"].id, 150, "import_credit"),
+            (users["c@example.com"].id, 7, "import_credit"),
+        ]
 
         writer = CopyWriter(connection, credit_description="test")
-        await writer.insert([ParsedRow(2, "c@example.com", "C", None, None, None)], now=utcnow(),
+        await writer.insert([ParsedRow(2, "d@example.com", "C", None, None, None)], now=utcnow(),
                             unusable_hash="!")  # fmt: skip
         await connection.rollback()
         assert await connection.scalar(staging) is None
-        assert await connection.scalar(select(User.id).where(User.email == "c@example.com")) is None
+        assert await connection.scalar(select(User.id).where(User.email == "d@example.com")) is None
