@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from asyncpg.exceptions import UniqueViolationError
+from asyncpg.exceptions import UniqueViolationError  # type: ignore[import-untyped]
 from sqlalchemy import (
     BigInteger,
     Column,
