@@ -277,5 +277,8 @@ def run_wrk(url: str, tokens_file: Path, connections: int, duration_s: int) -> d
     # Other processes on the machine skew a run: the 1-minute load average after it shows that.
     result["loadavg_1m"] = os.getloadavg()[0]
     # Recorded relative to the repository: committed results name no path of this machine.
-    result["wrk_command"] = " ".join(command[3:]).replace(f"{ROOT}/", "")
+    # The token file lives in a temporary folder: named by its file name alone.
+    result["wrk_command"] = re.sub(
+        r"/\S*/([^/\s]+)$", r"\1", " ".join(command[3:]).replace(f"{ROOT}/", "")
+    )
     return result
