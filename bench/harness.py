@@ -78,8 +78,9 @@ class Context:
     stamp: str
 
     def plot_path(self, name: str) -> Path:
+        """Quick runs draw beside the full-size plots, never over them."""
         PLOTS_DIR.mkdir(parents=True, exist_ok=True)
-        return PLOTS_DIR / f"{name}.png"
+        return PLOTS_DIR / f"{name}{'-quick' if self.quick else ''}.png"
 
 
 Scenario = Callable[[Context], ScenarioResult]
