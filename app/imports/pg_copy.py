@@ -85,7 +85,6 @@ USER_COLUMNS = [
 
 def _move_statement(credit_description: str) -> Any:
     users: Table = User.__table__  # type: ignore[assignment]
-    transactions: Table = Transaction.__table__  # type: ignore[assignment]
     now = bindparam("now", type_=users.c.created_at.type)
     created = (
         postgresql.insert(users)
@@ -117,31 +116,9 @@ def _move_statement(credit_description: str) -> Any:
         .returning(users.c.id, users.c.email, users.c.balance_minor)
         .cte("created")
     )
-    # Users start at 0, so the credit's balance_after is its amount.
-    credits = (
-        insert(transactions)
-        .from_select(
-            [
-                "id",
-                "user_id",
-                "kind",
-                "amount_minor",
-                "balance_after_minor",
-                "description",
-                "created_at",
-            ],
-            select(
-                func.gen_random_uuid(),
-                created.c.id,
-                literal(TransactionKind.IMPORT_CREDIT.value),
-                created.c.balance_minor,
-                created.c.balance_minor,
-                literal(credit_description),
-                now,
-            ).where(created.c.balance_minor > 0),
-        )
-        .cte("credits")
-    )
+    credits = _insert_credits(
+        created.c.id, created.c.balance_minor, credit_description, now, created.c.balance_minor > 0
+    ).cte("credits")
     # NOT EXISTS, not NOT IN: an anti-join, where NOT IN is a hashed subplan only while the
     # batch's emails fit in work_mem, and a scan of `created` per row beyond.
     return (
@@ -152,10 +129,11 @@ def _move_statement(credit_description: str) -> Any:
     )
 
 
-def _credits_statement(credit_description: str) -> Any:
-    """The ledger rows of the users just copied in whose email is in `emails`: they all start
-    at 0, so each credit's balance_after is the user's balance."""
-    users: Table = User.__table__  # type: ignore[assignment]
+def _insert_credits(
+    user_id: Any, balance_minor: Any, credit_description: str, now: Any, where: Any
+) -> Any:
+    """Ledger rows crediting new users their opening balance: they start at 0, so a credit's
+    balance_after is its amount."""
     transactions: Table = Transaction.__table__  # type: ignore[assignment]
     return insert(transactions).from_select(
         [
@@ -169,13 +147,23 @@ def _credits_statement(credit_description: str) -> Any:
         ],
         select(
             func.gen_random_uuid(),
-            users.c.id,
+            user_id,
             literal(TransactionKind.IMPORT_CREDIT.value),
-            users.c.balance_minor,
-            users.c.balance_minor,
+            balance_minor,
+            balance_minor,
             literal(credit_description),
-            bindparam("now", type_=transactions.c.created_at.type),
-        ).where(users.c.email == any_(bindparam("emails", type_=postgresql.ARRAY(Text)))),
+            now,
+        ).where(where),
+    )
+
+
+def _credits_statement(credit_description: str) -> Any:
+    """The ledger rows of the users just copied in whose email is in `emails`."""
+    users: Table = User.__table__  # type: ignore[assignment]
+    now = bindparam("now", type_=users.c.created_at.type)
+    emails = bindparam("emails", type_=postgresql.ARRAY(Text))
+    return _insert_credits(
+        users.c.id, users.c.balance_minor, credit_description, now, users.c.email == any_(emails)
     )
 
 
