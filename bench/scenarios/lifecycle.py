@@ -84,7 +84,7 @@ def errors(result: dict[str, Any]) -> int:
 
 def load_runs(url: str, admin_url: str, ctx: Context, tokens: Path) -> list[dict[str, Any]]:
     conns_list = [50, 256] if ctx.quick else [50, 256, 1024]
-    seconds = 3 if ctx.quick else 10
+    seconds = 2 if ctx.quick else 10
     runs = []
     for conns in conns_list:
         for mode in MODES:  # interleaved: drift hits all three alike
@@ -113,8 +113,9 @@ def load_runs(url: str, admin_url: str, ctx: Context, tokens: Path) -> list[dict
 
 
 def restart_runs(url: str, admin_url: str, ctx: Context, tokens: Path) -> dict[str, list[int]]:
-    restarts = 2 if ctx.quick else 4
+    restarts = 1 if ctx.quick else 4
     workers = 2 if ctx.quick else 4
+    load_seconds = 1 if ctx.quick else 2
     counts: dict[str, list[int]] = {}
     for mode in MODES:
         srv = server(mode, url, ctx.work_dir / f"restart-{mode}.log", workers=workers)
@@ -123,7 +124,7 @@ def restart_runs(url: str, admin_url: str, ctx: Context, tokens: Path) -> dict[s
         try:
             srv.wait_ready("x")
             for _ in range(restarts + 1):
-                run_wrk(srv.url, tokens, 50, 2)
+                run_wrk(srv.url, tokens, 50, load_seconds)
                 series.append(sessions(admin_url, mode))
                 assert srv.process is not None
                 os.kill(srv.process.pid, signal.SIGHUP)  # the master: replaces every worker

@@ -52,7 +52,7 @@ async def measure(url: str, cycles: int, **options: Any) -> dict[str, Any]:
 
 
 def run(name: str, ctx: Context) -> ScenarioResult:
-    cycles = 2 if ctx.quick else 5
+    cycles = 1 if ctx.quick else 5
     with private_postgres(idle_session_timeout=f"{IDLE_TIMEOUT_S}s") as url:
         results = {
             "naive": asyncio.run(measure(url, cycles)),
