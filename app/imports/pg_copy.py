@@ -76,6 +76,9 @@ STAGING = Table(
     postgresql_on_commit="DROP",
 )
 STAGING_COLUMNS = [column.name for column in STAGING.columns]
+# The mapped classes' tables, typed as Core tables once for the statements below.
+USERS: Table = User.__table__  # type: ignore[assignment]
+TRANSACTIONS: Table = Transaction.__table__  # type: ignore[assignment]
 # The columns a straight COPY into `users` fills; the others take their server defaults
 # (is_active true, is_superuser false, no tokens_valid_after).
 USER_COLUMNS = [
@@ -84,10 +87,9 @@ USER_COLUMNS = [
 
 
 def _move_statement(credit_description: str) -> Any:
-    users: Table = User.__table__  # type: ignore[assignment]
-    now = bindparam("now", type_=users.c.created_at.type)
+    now = bindparam("now", type_=USERS.c.created_at.type)
     created = (
-        postgresql.insert(users)
+        postgresql.insert(USERS)
         .from_select(
             [
                 "email",
@@ -112,8 +114,8 @@ def _move_statement(credit_description: str) -> Any:
                 now,
             ).order_by(STAGING.c.line),  # ids in file order, as the row-by-row path gives
         )
-        .on_conflict_do_nothing(index_elements=[users.c.email])
-        .returning(users.c.id, users.c.email, users.c.balance_minor)
+        .on_conflict_do_nothing(index_elements=[USERS.c.email])
+        .returning(USERS.c.id, USERS.c.email, USERS.c.balance_minor)
         .cte("created")
     )
     credits = _insert_credits(
@@ -134,8 +136,7 @@ def _insert_credits(
 ) -> Any:
     """Ledger rows crediting new users their opening balance: they start at 0, so a credit's
     balance_after is its amount."""
-    transactions: Table = Transaction.__table__  # type: ignore[assignment]
-    return insert(transactions).from_select(
+    return insert(TRANSACTIONS).from_select(
         [
             "id",
             "user_id",
@@ -159,11 +160,10 @@ def _insert_credits(
 
 def _credits_statement(credit_description: str) -> Any:
     """The ledger rows of the users just copied in whose email is in `emails`."""
-    users: Table = User.__table__  # type: ignore[assignment]
-    now = bindparam("now", type_=users.c.created_at.type)
+    now = bindparam("now", type_=USERS.c.created_at.type)
     emails = bindparam("emails", type_=postgresql.ARRAY(Text))
     return _insert_credits(
-        users.c.id, users.c.balance_minor, credit_description, now, users.c.email == any_(emails)
+        USERS.c.id, USERS.c.balance_minor, credit_description, now, USERS.c.email == any_(emails)
     )
 
 
@@ -207,7 +207,7 @@ class CopyWriter:
         self, records: Sequence[ParsedRow], *, now: datetime, unusable_hash: str
     ) -> None:
         await self._driver.copy_records_to_table(
-            "users",
+            USERS.name,
             records=[
                 (
                     row.email,
