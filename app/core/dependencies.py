@@ -1,8 +1,8 @@
 """The HTTP side of the kit: dependencies that hand out what the lifespan made, and the
-request parameters every domain reads the same way (page, idempotency key). `async def`, so
+request parameters every domain reads the same way (the page). `async def`, so
 FastAPI calls them on the event loop instead of sending each one through the thread pool.
 
-The modules they wrap (storage, pagination, idempotency, ...) import no FastAPI, so a service
+The modules they wrap (storage, pagination, rate limits, ...) import no FastAPI, so a service
 can use them without knowing it is behind HTTP (the "services know no HTTP" contract).
 The session dependency is the exception by design: it stays in app/core/db.py, beside the
 engine it hands sessions from, because that file is the lifecycle pattern read top to bottom."""
@@ -12,9 +12,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import httpx
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Query, Request
 
-from app.core.idempotency import IDEMPOTENCY_KEY_HEADER, MAX_KEY_LENGTH
 from app.core.pagination import (
     DEFAULT_LIMIT,
     MAX_CURSOR_LENGTH,
@@ -67,20 +66,3 @@ RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
 HttpClientDep = Annotated[httpx.AsyncClient, Depends(get_http_client)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
 PageParamsDep = Annotated[PageParams, Depends(page_params)]
-
-# Visible ASCII only: the key goes into logs and a database column verbatim.
-IdempotencyKeyHeader = Annotated[
-    str | None,
-    Header(
-        alias=IDEMPOTENCY_KEY_HEADER,
-        min_length=1,
-        max_length=MAX_KEY_LENGTH,
-        pattern=r"^[\x21-\x7e]+$",
-        description=(
-            "Optional. The same key from the same user with the same body within 24 h replays "
-            "the first response (with `Idempotent-Replayed: true`) instead of doing the work "
-            "again; with a different body it is a 422; while the first is in flight, a 409."
-        ),
-        examples=["6f1c2a1e-8d7b-4e8e-9a53-2f4bd5c0a0b1"],
-    ),
-]

@@ -1,5 +1,8 @@
 """Idempotency records: an `Idempotency-Key` claimed, completed and replayed in the database.
 
+A request's key comes with its fingerprint, a keyed hash of the operation and its body, which
+tells "the same request again" from "another request with the same key".
+
 The record is completed in the same transaction as the money it guards: either both commit or
 neither does, so a key never claims work that did not happen, and work is never done twice.
 
@@ -18,7 +21,10 @@ client can retry with it.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -29,8 +35,38 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import utcnow
 from app.core.errors import AppError, Conflict, InvalidInput
-from app.core.idempotency import REPLAYED_HEADER, IdempotentRequest
 from app.wallet.models import IdempotencyRecord
+
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+MAX_KEY_LENGTH = 255  # Stripe's limit; a UUID is the usual choice
+
+
+@dataclass(frozen=True)
+class IdempotentRequest:
+    key: str
+    fingerprint: str
+
+
+def fingerprint(secret: str, scope: str, data: Mapping[str, Any]) -> str:
+    """HMAC-SHA256 of the operation (`scope`, e.g. "POST /payments") and its canonical JSON.
+
+    Keyed, not a bare hash: the data may hold a card number, and a plain SHA-256 of one is
+    reversed by trying the few million numbers that share its brand prefix and last four."""
+    canonical = json.dumps(
+        {"scope": scope, "data": data}, sort_keys=True, separators=(",", ":"), default=str
+    )
+    return hmac.new(secret.encode(), canonical.encode(), hashlib.sha256).hexdigest()
+
+
+def idempotent_request(
+    key: str | None, *, secret: str, scope: str, data: Mapping[str, Any]
+) -> IdempotentRequest | None:
+    """The key and fingerprint of a request, or None when the client sent no key."""
+    if key is None:
+        return None
+    return IdempotentRequest(key=key, fingerprint=fingerprint(secret, scope, data))
+
 
 # A key replays for 24 h; after that it is free again.
 KEY_TTL = timedelta(hours=24)

@@ -8,14 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response, status
 
 from app.core.db import SessionDep
-from app.core.dependencies import IdempotencyKeyHeader, PageParamsDep, RateLimiterDep, SettingsDep
+from app.core.dependencies import PageParamsDep, RateLimiterDep, SettingsDep
 from app.core.errors import problems
-from app.core.idempotency import REPLAYED_HEADER, idempotent_request
 from app.core.money import format_minor
 from app.core.pagination import Page
 from app.users.dependencies import CurrentUser
 from app.wallet import service
-from app.wallet.dependencies import GatewayDep
+from app.wallet.dependencies import GatewayDep, IdempotencyKeyHeader
+from app.wallet.idempotency import REPLAYED_HEADER, idempotent_request
 from app.wallet.schemas import PaymentCreate, TopUpCreate, TransactionRead, WalletRead
 
 router = APIRouter(tags=["wallet"])

@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import READ_ONLY, utcnow
 from app.core.errors import AppError, BadRequest, InvalidInput, NotFound
-from app.core.idempotency import IdempotentRequest
 from app.core.money import format_minor
 from app.core.pagination import PageParams, newest_first, next_page
 from app.core.ratelimit import Bucket
@@ -29,6 +28,7 @@ from app.users.models import User
 from app.wallet import idempotency
 from app.wallet.cards import Card
 from app.wallet.gateway import CardDeclined, PaymentGateway
+from app.wallet.idempotency import IdempotentRequest
 from app.wallet.models import Transaction, TransactionKind
 from app.wallet.schemas import TransactionRead
 
