@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -101,11 +101,50 @@ async def cleanup_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 def _redis_url_for_worker() -> str | None:
     if not TEST_REDIS_URL:
         return None
-    # One Redis database per xdist worker (1..15), so keys never collide. Two test runs at once
-    # on one machine pick different ranges with TEST_REDIS_DB_BASE.
-    base = int(os.environ.get("TEST_REDIS_DB_BASE", "1"))
-    number = 1 + (base - 1 + int(_worker().removeprefix("gw") or 0)) % 15
-    return make_url_redis(TEST_REDIS_URL, number)
+    return make_url_redis(TEST_REDIS_URL, _REDIS_DB["number"])
+
+
+# This worker's Redis database, 1..15: claimed at session start by `_own_redis_database`.
+_REDIS_DB: dict[str, Any] = {"number": 1, "guard": None}
+_GUARD_PREFIX = "fpp-tests-"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_redis_database() -> Iterator[None]:
+    """Give this xdist worker a Redis database no other test run is using: tests flush their
+    database after each test and the job runners read its stream, so two runs on one database
+    (two `make test-services` on one machine) break each other. A worker holds a named
+    connection on the database it uses; a database where another run's worker holds one is
+    skipped, and of two workers that arrive together the later connection moves on."""
+    if not TEST_REDIS_URL:
+        yield
+        return
+    import redis
+
+    worker = int(_worker().removeprefix("gw") or 0)
+    name = f"{_GUARD_PREFIX}{os.getpid()}"
+    for step in range(15):
+        number = 1 + (worker + step) % 15
+        guard = redis.Redis.from_url(
+            make_url_redis(TEST_REDIS_URL, number), single_connection_client=True
+        )
+        guard.client_setname(name)
+        mine = guard.client_id()
+        taken = any(
+            client["name"].startswith(_GUARD_PREFIX)
+            and client["name"] != name
+            and int(client["db"]) == number
+            and int(client["id"]) < mine
+            for client in guard.client_list()
+        )
+        if not taken:
+            break
+        guard.close()
+    else:
+        pytest.fail("every Redis database 1..15 is used by another test run", pytrace=False)
+    _REDIS_DB.update(number=number, guard=guard)
+    yield
+    guard.close()
 
 
 def make_url_redis(url: str, db: int) -> str:
