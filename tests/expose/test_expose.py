@@ -8,7 +8,6 @@ import socket
 import sys
 import types
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
@@ -24,12 +23,6 @@ from app.expose import ExposeError, Exposer, parse_docstring, public_functions
 from app.main import API_PREFIX
 from app.tools.router import make_exposer
 from app.users.models import User
-from tests.conftest import make_settings
-
-
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    return make_settings(database_url, storage_dir=tmp_path / "files")
 
 
 class Opaque:

@@ -13,7 +13,6 @@ import statistics
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import anyio
 import pytest
@@ -23,7 +22,6 @@ from httpx import AsyncClient
 from app.core.settings import Settings
 from app.expose import Exposer
 from app.main import API_PREFIX, create_app
-from tests.conftest import make_settings
 
 # No sign-in on these: what is measured is the function's work, not the per-request work of
 # decoding a token and reading the user (which runs on the loop, as it should, for every request).
@@ -79,11 +77,6 @@ async def spin_on_the_loop(ms: int) -> int:
         while time.perf_counter() < end:
             pass
     return ms
-
-
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    return make_settings(database_url, storage_dir=tmp_path / "files")
 
 
 @pytest.fixture
