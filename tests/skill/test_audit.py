@@ -1,6 +1,7 @@
-"""The skill's `scripts/audit.py`: each rule flags its mistake and leaves close look-alikes alone;
-the command line keeps its contract (output format, JSON, exit codes, noqa, select/ignore); it runs
-as a standalone script; and this repository passes its own audit."""
+"""The skill's `scripts/audit.py` (and its `fpp_audit/` package): each rule flags its mistake and
+leaves close look-alikes alone; the command line keeps its contract (output format, JSON, exit
+codes, noqa, select/ignore); it runs as a standalone script; and this repository passes its own
+audit."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tests.skill.audit_cases import FLAGGED, QUIET
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "skill" / "fastapi-production-patterns" / "scripts" / "audit.py"
+PACKAGE = SCRIPT.with_name("fpp_audit")  # the rules and the driver; audit.py only starts them
 MARK = re.compile(r"#\s*<-\s*(FPP\d{3})")
 FINDING_LINE = re.compile(
     r"^(?P<path>.+):(?P<line>\d+):(?P<col>\d+): (?P<code>FPP\d{3}) .+ \(fix: .+\)$"
@@ -26,11 +28,15 @@ FINDING_LINE = re.compile(
 
 
 def load_audit() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("fpp_audit", SCRIPT)
+    """The package from its folder, which is not on sys.path; importing it registers every rule."""
+    spec = importlib.util.spec_from_file_location(
+        "fpp_audit", PACKAGE / "__init__.py", submodule_search_locations=[str(PACKAGE)]
+    )
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules["fpp_audit"] = module  # dataclasses look their module up while the class is built
+    # Its relative imports and the dataclasses find the package here while it is being built.
+    sys.modules["fpp_audit"] = module
     spec.loader.exec_module(module)
     return module
 
