@@ -105,7 +105,7 @@ def _redis_url_for_worker() -> str | None:
 
 
 # This worker's Redis database, 1..15: claimed at session start by `_own_redis_database`.
-_REDIS_DB: dict[str, Any] = {"number": 1, "guard": None}
+_REDIS_DB = {"number": 1}
 _GUARD_PREFIX = "fpp-tests-"
 
 
@@ -142,7 +142,7 @@ def _own_redis_database() -> Iterator[None]:
         guard.close()
     else:
         pytest.fail("every Redis database 1..15 is used by another test run", pytrace=False)
-    _REDIS_DB.update(number=number, guard=guard)
+    _REDIS_DB["number"] = number
     yield
     guard.close()
 
